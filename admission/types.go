@@ -1,0 +1,30 @@
+package admission
+
+import (
+	"fmt"
+	"time"
+)
+
+// Resource is a kind of work that is admitted per account.
+type Resource string
+
+// The resource types of SPEC §4a.
+const (
+	ResourceAPI      Resource = "api"       // concurrent REST requests
+	ResourceCalls    Resource = "calls"     // concurrent calls
+	ResourceCallsCPS Resource = "calls-cps" // call setups per second
+	ResourceMessages Resource = "messages"  // concurrent message sends
+)
+
+// Denial is the error returned when an account is over its limit for a
+// resource. REST answers it with 429, SIP with 503, both with Retry-After.
+type Denial struct {
+	Resource   Resource
+	Current    int64 // concurrency value when the request was refused
+	Limit      int64
+	RetryAfter time.Duration
+}
+
+func (d *Denial) Error() string {
+	return fmt.Sprintf("%s concurrency %d reached limit %d; retry after %s", d.Resource, d.Current, d.Limit, d.RetryAfter)
+}

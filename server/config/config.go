@@ -1,0 +1,199 @@
+// Package config holds Parley's settings and loads them with this precedence:
+// command-line flags > PARLEY_* environment variables > YAML config file >
+// built-in defaults.
+//
+// Every setting is declared once, in [Config.settings], by its dotted YAML
+// path; its environment variable and flag names derive from that path
+// (http.addr → PARLEY_HTTP_ADDR and --http-addr).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole of Parley's configuration.
+type Config struct {
+	DataDir         string        `yaml:"data_dir"`
+	PublicURL       string        `yaml:"public_url"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	HTTP            HTTP          `yaml:"http"`
+	Log             Log           `yaml:"log"`
+}
+
+// HTTP configures the REST API listener.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // auto (text on a terminal, JSON otherwise), text, json
+}
+
+// Default returns the embedded defaults: everything needed to run with no
+// config at all.
+func Default() Config {
+	return Config{
+		DataDir:         "./parley-data",
+		ShutdownTimeout: 20 * time.Second,
+		HTTP:            HTTP{Addr: "127.0.0.1:8080"},
+		Log:             Log{Level: "info", Format: "auto"},
+	}
+}
+
+type setting struct {
+	key   string // dotted YAML path
+	usage string
+	ptr   any // *string, *int, *bool or *time.Duration
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"data_dir", "directory for the database and other state", &c.DataDir},
+		{"public_url", "base URL clients use to reach this server (default: http://<http.addr>)", &c.PublicURL},
+		{"shutdown_timeout", "how long a graceful shutdown may take", &c.ShutdownTimeout},
+		{"http.addr", "REST API listen address", &c.HTTP.Addr},
+		{"log.level", "log level: debug, info, warn, error", &c.Log.Level},
+		{"log.format", "log format: auto, text, json", &c.Log.Format},
+	}
+}
+
+// EnvName is the environment variable for a dotted key.
+func EnvName(key string) string {
+	return "PARLEY_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// FlagName is the command-line flag for a dotted key.
+func FlagName(key string) string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(key)
+}
+
+// Flags registers one flag per setting (plus --config) on fs. The flag
+// defaults shown in help are the embedded defaults; only flags the user sets
+// take effect in Load.
+func Flags(fs *pflag.FlagSet) {
+	d := Default()
+	fs.String("config", "", "YAML config file (env PARLEY_CONFIG)")
+	for _, s := range d.settings() {
+		usage := fmt.Sprintf("%s (env %s)", s.usage, EnvName(s.key))
+		switch p := s.ptr.(type) {
+		case *string:
+			fs.String(FlagName(s.key), *p, usage)
+		case *int:
+			fs.Int(FlagName(s.key), *p, usage)
+		case *bool:
+			fs.Bool(FlagName(s.key), *p, usage)
+		case *time.Duration:
+			fs.Duration(FlagName(s.key), *p, usage)
+		}
+	}
+}
+
+// Load builds the configuration from defaults, the config file (from --config
+// or PARLEY_CONFIG), the environment (getenv) and the flags that were set on fs
+// (fs may be nil).
+func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
+	c := Default()
+	file := getenv("PARLEY_CONFIG")
+	if fs != nil {
+		if f := fs.Lookup("config"); f != nil && f.Changed {
+			file = f.Value.String()
+		}
+	}
+	if file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return Config{}, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config file %s: %w", file, err)
+		}
+	}
+	for _, s := range c.settings() {
+		name := EnvName(s.key)
+		if v := getenv(name); v != "" {
+			if err := set(s.ptr, v); err != nil {
+				return Config{}, fmt.Errorf("environment %s: %w", name, err)
+			}
+		}
+	}
+	if fs != nil {
+		for _, s := range c.settings() {
+			f := fs.Lookup(FlagName(s.key))
+			if f == nil || !f.Changed {
+				continue
+			}
+			if err := set(s.ptr, f.Value.String()); err != nil {
+				return Config{}, fmt.Errorf("flag --%s: %w", f.Name, err)
+			}
+		}
+	}
+	return c, c.Validate()
+}
+
+func set(ptr any, v string) error {
+	switch p := ptr.(type) {
+	case *string:
+		*p = v
+	case *int:
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*p = n
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 30s or 5m", v)
+		}
+		*p = d
+	default:
+		return fmt.Errorf("unsupported setting type %T", ptr)
+	}
+	return nil
+}
+
+// Validate checks values that would otherwise fail later and less clearly.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir must not be empty"))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("http.addr %q: %w", c.HTTP.Addr, err))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "auto", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: want auto, text or json", c.Log.Format))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout %s must be positive", c.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
