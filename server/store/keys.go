@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/sid"
+	"github.com/parleyhq/parley/presence/accesstoken"
 )
 
 // APIKey is an SK… key: it authenticates REST requests as its account and
@@ -107,4 +108,23 @@ func (s *Store) RevokeKey(ctx context.Context, keySid string) error {
 		return fmt.Errorf("key %s: %w", keySid, ErrNotFound)
 	}
 	return nil
+}
+
+// SigningKey implements accesstoken.Keys: the key with its account's state.
+func (s *Store) SigningKey(ctx context.Context, keySid string) (accesstoken.SigningKey, error) {
+	var k accesstoken.SigningKey
+	var revoked int64
+	var status string
+	err := s.R.QueryRowContext(ctx, `SELECT k.sid, k.account_sid, k.secret, coalesce(k.revoked_at, 0), a.status
+		FROM api_keys k JOIN accounts a ON a.sid = k.account_sid WHERE k.sid = ?`, keySid).
+		Scan(&k.Sid, &k.AccountSid, &k.Secret, &revoked, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return accesstoken.SigningKey{}, fmt.Errorf("%w: %s", accesstoken.ErrUnknownKey, keySid)
+	}
+	if err != nil {
+		return accesstoken.SigningKey{}, fmt.Errorf("signing key %s: %w", keySid, err)
+	}
+	k.Revoked = revoked != 0
+	k.AccountActive = status == StatusActive
+	return k, nil
 }
