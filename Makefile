@@ -1,0 +1,48 @@
+# Parley — see README.md. Two commands matter: `make run` and `make test`.
+SHELL   := /bin/bash
+GO      ?= go
+export CGO_ENABLED := 1
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN     := bin/parley
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build run test lint deps bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/parley
+
+## run: start the server with its embedded defaults (data in ./parley-data, HTTP on 127.0.0.1:8080)
+run: build
+	./$(BIN) serve
+
+## test: install what the suite needs (as root), lint, then every test with the race detector
+test: deps lint
+	PARLEY_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 14m ./...
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+deps:
+	@scripts/deps.sh
+
+## bench: print the performance figures README records
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+clean:
+	rm -rf bin

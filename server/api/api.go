@@ -1,0 +1,156 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/server/store"
+)
+
+// Prefix is the base path of the REST API.
+const Prefix = "/2010-04-01"
+
+// Admitter gates each authenticated REST request by the account's concurrency
+// limit for the "api" resource (SPEC §4a). Acquire returns a release function
+// when the request may proceed, or an *admission.Denial.
+type Admitter interface {
+	Acquire(ctx context.Context, accountSid string, r admission.Resource) (release func(), err error)
+}
+
+// Options configures the API.
+type Options struct {
+	Log *slog.Logger
+	// Admission, when set, gates every authenticated request.
+	Admission Admitter
+}
+
+// API is the REST API handler.
+type API struct {
+	store *store.Store
+	log   *slog.Logger
+	admit Admitter
+	mux   *http.ServeMux
+}
+
+// New builds the REST API over st.
+func New(st *store.Store, opts Options) *API {
+	a := &API{store: st, log: opts.Log, admit: opts.Admission, mux: http.NewServeMux()}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.routes()
+	return a
+}
+
+// handlerFunc is an authenticated handler: it returns the status and body to
+// send, or an error.
+type handlerFunc func(r *http.Request, p principal) (int, any, error)
+
+func (a *API) handle(pattern string, h handlerFunc) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.authenticate(r)
+		if err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+		if a.admit != nil {
+			release, err := a.admit.Acquire(r.Context(), p.Account.Sid, admission.ResourceAPI)
+			var denial *admission.Denial
+			if errors.As(err, &denial) {
+				secs := int(math.Ceil(denial.RetryAfter.Seconds()))
+				if secs < 1 {
+					secs = 1
+				}
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				w.Header().Set("Parley-Concurrent-Requests", strconv.FormatInt(denial.Current, 10))
+				w.Header().Set("Parley-Concurrency-Limit", strconv.FormatInt(denial.Limit, 10))
+				writeError(w, r, a.log, errorf(http.StatusTooManyRequests, CodeTooManyConcurrent,
+					"Too many concurrent requests for account %s: %d of %d", p.Account.Sid, denial.Current, denial.Limit))
+				return
+			}
+			if err != nil {
+				writeError(w, r, a.log, errorf(http.StatusServiceUnavailable, CodeServiceUnavailable, "Admission unavailable: %v", err))
+				return
+			}
+			defer release()
+		}
+		status, body, err := h(r, p)
+		if err != nil {
+			writeError(w, r, a.log, err)
+			return
+		}
+		if body == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, body)
+	})
+}
+
+func (a *API) routes() {
+	a.handle("GET "+Prefix+"/Accounts.json", a.listAccounts)
+	a.handle("POST "+Prefix+"/Accounts.json", a.createAccount)
+	a.handle("GET "+Prefix+"/Accounts/{account}", a.fetchAccount)
+	a.handle("POST "+Prefix+"/Accounts/{account}", a.updateAccount)
+
+	a.handle("GET "+Prefix+"/Accounts/{account}/Keys.json", a.listKeys)
+	a.handle("POST "+Prefix+"/Accounts/{account}/Keys.json", a.createKey)
+	a.handle("GET "+Prefix+"/Accounts/{account}/Keys/{key}", a.fetchKey)
+	a.handle("POST "+Prefix+"/Accounts/{account}/Keys/{key}", a.updateKey)
+	a.handle("DELETE "+Prefix+"/Accounts/{account}/Keys/{key}", a.deleteKey)
+
+	a.handle("GET "+Prefix+"/Accounts/{account}/Applications.json", a.listApplications)
+	a.handle("POST "+Prefix+"/Accounts/{account}/Applications.json", a.createApplication)
+	a.handle("GET "+Prefix+"/Accounts/{account}/Applications/{app}", a.fetchApplication)
+	a.handle("POST "+Prefix+"/Accounts/{account}/Applications/{app}", a.updateApplication)
+	a.handle("DELETE "+Prefix+"/Accounts/{account}/Applications/{app}", a.deleteApplication)
+
+	a.mux.HandleFunc(Prefix+"/", a.unrouted)
+}
+
+// unrouted answers paths no route matched: 405 with Allow when the path exists
+// for other methods, 404 otherwise — both as JSON errors.
+func (a *API) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := a.mux.Handler(probe); pattern != "" && pattern != Prefix+"/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, r, a.log, errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+			"Method %s not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	writeError(w, r, a.log, notFound(r))
+}
+
+// ServeHTTP serves the API, turning a panic in a handler into a 500.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			writeError(w, r, a.log, fmt.Errorf("panic: %v", v))
+		}
+	}()
+	a.mux.ServeHTTP(w, r)
+}
+
+// leaf strips the .json suffix of the last path segment; ok is false without it.
+func leaf(r *http.Request, name string) (string, bool) {
+	v := r.PathValue(name)
+	s, ok := strings.CutSuffix(v, ".json")
+	return s, ok
+}

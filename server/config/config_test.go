@@ -1,0 +1,108 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "parley.yaml")
+	os.WriteFile(file, []byte("data_dir: /from/file\nhttp:\n  addr: 127.0.0.1:1111\nlog:\n  level: debug\nshutdown_timeout: 7s\n"), 0o600)
+	env := map[string]string{"PARLEY_CONFIG": file, "PARLEY_HTTP_ADDR": "127.0.0.1:2222", "PARLEY_LOG_FORMAT": "json"}
+
+	tests := []struct {
+		name  string
+		args  []string
+		check func(Config) string
+	}{
+		{"file beats default", nil, func(c Config) string {
+			if c.DataDir != "/from/file" || c.Log.Level != "debug" || c.ShutdownTimeout != 7*time.Second {
+				return "file values not applied"
+			}
+			return ""
+		}},
+		{"env beats file", nil, func(c Config) string {
+			if c.HTTP.Addr != "127.0.0.1:2222" || c.Log.Format != "json" {
+				return "env values not applied"
+			}
+			return ""
+		}},
+		{"flag beats env", []string{"--http-addr", "127.0.0.1:3333"}, func(c Config) string {
+			if c.HTTP.Addr != "127.0.0.1:3333" {
+				return "flag not applied"
+			}
+			return ""
+		}},
+		{"unset flag keeps env", []string{"--log-level", "warn"}, func(c Config) string {
+			if c.HTTP.Addr != "127.0.0.1:2222" || c.Log.Level != "warn" {
+				return "flag default overrode env"
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			Flags(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(fs, func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tt.check(c); msg != "" {
+				t.Fatalf("%s: %+v", msg, c)
+			}
+		})
+	}
+}
+
+func TestDefaultsAndErrors(t *testing.T) {
+	c, err := Load(nil, func(string) string { return "" })
+	if err != nil || c != Default() {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("htp:\n  addr: x\n"), 0o600)
+	empty := filepath.Join(dir, "empty.yaml")
+	os.WriteFile(empty, nil, 0o600)
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string // substring of the error; "" = no error
+	}{
+		{"unknown key in file", map[string]string{"PARLEY_CONFIG": bad}, "field htp not found"},
+		{"missing file", map[string]string{"PARLEY_CONFIG": filepath.Join(dir, "nope.yaml")}, "no such file"},
+		{"empty file is fine", map[string]string{"PARLEY_CONFIG": empty}, ""},
+		{"bad duration", map[string]string{"PARLEY_SHUTDOWN_TIMEOUT": "soon"}, "PARLEY_SHUTDOWN_TIMEOUT"},
+		{"bad level", map[string]string{"PARLEY_LOG_LEVEL": "loud"}, "log.level"},
+		{"bad addr", map[string]string{"PARLEY_HTTP_ADDR": "nowhere"}, "http.addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(nil, func(k string) string { return tt.env[k] })
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNames(t *testing.T) {
+	if EnvName("http.addr") != "PARLEY_HTTP_ADDR" || FlagName("http.addr") != "http-addr" || FlagName("data_dir") != "data-dir" {
+		t.Fatal("derived names changed")
+	}
+}
