@@ -21,7 +21,6 @@ import (
 	"github.com/parleyhq/parley/server/store"
 )
 
-
 // Server is one running Parley node.
 type Server struct {
 	cfg     config.Config
