@@ -1,0 +1,216 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/pion/sdp/v3"
+)
+
+// RTPCodec is one payload type of an audio stream.
+type RTPCodec struct {
+	PT       uint8
+	Name     string // as in rtpmap: PCMU, PCMA, opus, telephone-event
+	Rate     int
+	Channels int
+	Fmtp     string
+}
+
+// Is reports whether the codec has the given name (case-insensitive).
+func (c RTPCodec) Is(name string) bool { return strings.EqualFold(c.Name, name) }
+
+// Session is the audio part of an SDP body.
+type Session struct {
+	Addr      netip.Addr
+	Port      int
+	Codecs    []RTPCodec
+	Direction string // sendrecv, sendonly, recvonly, inactive
+	PTime     int    // ms, 0 if not given
+}
+
+// RTP returns the address to send RTP to.
+func (s Session) RTP() netip.AddrPort { return netip.AddrPortFrom(s.Addr, uint16(s.Port)) }
+
+var staticCodecs = map[uint8]RTPCodec{
+	0: {PT: 0, Name: "PCMU", Rate: 8000, Channels: 1},
+	8: {PT: 8, Name: "PCMA", Rate: 8000, Channels: 1},
+}
+
+// ErrNoAudio means the SDP has no usable audio stream.
+var ErrNoAudio = errors.New("sdp: no audio stream")
+
+// MaxSDPBytes bounds the bodies ParseSDP reads.
+const MaxSDPBytes = 16 << 10
+
+// ParseSDP reads the first active audio stream of a plain-RTP (RTP/AVP) SDP.
+func ParseSDP(body []byte) (Session, error) {
+	if len(body) > MaxSDPBytes {
+		return Session{}, fmt.Errorf("sdp: larger than %d bytes", MaxSDPBytes)
+	}
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(string(body)); err != nil {
+		return Session{}, fmt.Errorf("sdp: %w", err)
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		proto := strings.Join(m.MediaName.Protos, "/")
+		if proto != "RTP/AVP" {
+			return Session{}, fmt.Errorf("sdp: audio transport %s is not supported here (want RTP/AVP)", proto)
+		}
+		s := Session{Port: m.MediaName.Port.Value, Direction: "sendrecv"}
+		conn := m.ConnectionInformation
+		if conn == nil {
+			conn = d.ConnectionInformation
+		}
+		if conn == nil || conn.Address == nil {
+			return Session{}, errors.New("sdp: no connection address (c=)")
+		}
+		host, _, _ := strings.Cut(conn.Address.Address, "/")
+		addr, err := netip.ParseAddr(host)
+		if err != nil {
+			return Session{}, fmt.Errorf("sdp: connection address %q: %w", conn.Address.Address, err)
+		}
+		s.Addr = addr.Unmap()
+		rtpmaps, fmtps := map[uint8]RTPCodec{}, map[uint8]string{}
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "rtpmap":
+				if c, ok := parseRTPMap(a.Value); ok {
+					rtpmaps[c.PT] = c
+				}
+			case "fmtp":
+				pt, rest, ok := strings.Cut(a.Value, " ")
+				if n, err := strconv.Atoi(pt); ok && err == nil && n >= 0 && n < 128 {
+					fmtps[uint8(n)] = strings.TrimSpace(rest)
+				}
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				s.Direction = a.Key
+			case "ptime":
+				if n, err := strconv.Atoi(strings.TrimSpace(a.Value)); err == nil && n > 0 && n <= 200 {
+					s.PTime = n
+				}
+			}
+		}
+		for _, f := range m.MediaName.Formats {
+			n, err := strconv.Atoi(f)
+			if err != nil || n < 0 || n > 127 {
+				return Session{}, fmt.Errorf("sdp: payload type %q", f)
+			}
+			pt := uint8(n)
+			c, ok := rtpmaps[pt]
+			if !ok {
+				if c, ok = staticCodecs[pt]; !ok {
+					continue // a static type we do not know, without rtpmap
+				}
+			}
+			c.Fmtp = fmtps[pt]
+			s.Codecs = append(s.Codecs, c)
+		}
+		return s, nil
+	}
+	return Session{}, ErrNoAudio
+}
+
+func parseRTPMap(v string) (RTPCodec, bool) {
+	pt, enc, ok := strings.Cut(v, " ")
+	n, err := strconv.Atoi(pt)
+	if !ok || err != nil || n < 0 || n > 127 {
+		return RTPCodec{}, false
+	}
+	parts := strings.Split(strings.TrimSpace(enc), "/")
+	c := RTPCodec{PT: uint8(n), Name: parts[0], Channels: 1}
+	if len(parts) > 1 {
+		c.Rate, _ = strconv.Atoi(parts[1])
+	}
+	if len(parts) > 2 {
+		c.Channels, _ = strconv.Atoi(parts[2])
+	}
+	return c, c.Name != "" && c.Rate > 0
+}
+
+// Negotiate keeps the offered codecs whose names are in allow, in the
+// offerer's order and with its payload types, so that the answer's first
+// codec is the offerer's preference and media can pass through unchanged.
+func Negotiate(offer []RTPCodec, allow ...string) []RTPCodec {
+	var out []RTPCodec
+	for _, c := range offer {
+		for _, name := range allow {
+			if c.Is(name) {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// First returns the first codec that is not telephone-event, and its PT of
+// telephone-event (0 when absent).
+func (s Session) First() (audio RTPCodec, eventPT uint8, ok bool) {
+	for _, c := range s.Codecs {
+		if c.Is("telephone-event") {
+			if eventPT == 0 {
+				eventPT = c.PT
+			}
+			continue
+		}
+		if !ok {
+			audio, ok = c, true
+		}
+	}
+	return audio, eventPT, ok
+}
+
+// Marshal writes the session as an SDP body with the given origin ids.
+func (s Session) Marshal(sessionID, version uint64) []byte {
+	ip := "IP4"
+	if s.Addr.Is6() {
+		ip = "IP6"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessionID, version, ip, s.Addr, ip, s.Addr)
+	fmt.Fprintf(&b, "m=audio %d RTP/AVP", s.Port)
+	for _, c := range s.Codecs {
+		fmt.Fprintf(&b, " %d", c.PT)
+	}
+	b.WriteString("\r\n")
+	for _, c := range s.Codecs {
+		if c.Channels > 1 {
+			fmt.Fprintf(&b, "a=rtpmap:%d %s/%d/%d\r\n", c.PT, c.Name, c.Rate, c.Channels)
+		} else {
+			fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", c.PT, c.Name, c.Rate)
+		}
+		if c.Fmtp != "" {
+			fmt.Fprintf(&b, "a=fmtp:%d %s\r\n", c.PT, c.Fmtp)
+		}
+	}
+	if s.PTime > 0 {
+		fmt.Fprintf(&b, "a=ptime:%d\r\n", s.PTime)
+	}
+	dir := s.Direction
+	if dir == "" {
+		dir = "sendrecv"
+	}
+	fmt.Fprintf(&b, "a=%s\r\n", dir)
+	return []byte(b.String())
+}
+
+// PTMapFor maps the payload types of from's codecs to those to uses for the
+// same codec names and rates, for Bridge.
+func PTMapFor(from, to []RTPCodec) PTMap {
+	m := PTMap{}
+	for _, f := range from {
+		for _, t := range to {
+			if f.Is(t.Name) && f.Rate == t.Rate && f.PT != t.PT {
+				m[f.PT] = t.PT
+				break
+			}
+		}
+	}
+	return m
+}
