@@ -299,9 +299,7 @@ func dial(n *node, a *attrs) (Verb, error) {
 }
 
 func validNumber(s string) bool {
-	if strings.HasPrefix(s, "+") {
-		s = s[1:]
-	}
+	s = strings.TrimPrefix(s, "+")
 	if s == "" || len(s) > 32 {
 		return false
 	}
