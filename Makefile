@@ -7,8 +7,11 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/parley
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# protoc-gen-go-grpc stays at v1.3.0: newer generators need grpc >= 1.62 (go.mod has 1.61).
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: all build run test lint deps bench fuzz clean
+.PHONY: all build run test lint deps gen bench fuzz clean
 
 all: build
 
@@ -29,8 +32,15 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+## deps: Debian packages (as root) and the pinned protobuf generators
 deps:
 	@scripts/deps.sh
+	@$(GO) install $(PROTOC_GEN_GO)
+	@$(GO) install $(PROTOC_GEN_GO_GRPC)
+
+## gen: regenerate plugins/proto/*/v1 Go code from the .proto files
+gen:
+	scripts/gen-proto.sh
 
 ## bench: print the performance figures README records
 bench:

@@ -23,8 +23,15 @@ type Denial struct {
 	Current    int64 // concurrency value when the request was refused
 	Limit      int64
 	RetryAfter time.Duration
+	// Unavailable is set when the admission plugin could not decide (down,
+	// restarting, too slow) and on_failure is "closed": answer 503 rather
+	// than 429, and Current/Limit carry no information.
+	Unavailable bool
 }
 
 func (d *Denial) Error() string {
+	if d.Unavailable {
+		return fmt.Sprintf("%s admission unavailable (policy plugin down, failing closed); retry after %s", d.Resource, d.RetryAfter)
+	}
 	return fmt.Sprintf("%s concurrency %d reached limit %d; retry after %s", d.Resource, d.Current, d.Limit, d.RetryAfter)
 }

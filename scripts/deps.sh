@@ -4,7 +4,7 @@
 # check). As root it installs what is missing; otherwise it prints the command.
 set -euo pipefail
 
-packages=(gcc sip-tester baresip kamailio protobuf-compiler)
+packages=(gcc sip-tester baresip kamailio protobuf-compiler espeak-ng)
 
 missing=()
 for p in "${packages[@]}"; do

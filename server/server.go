@@ -16,6 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/plugins"
+	"github.com/parleyhq/parley/plugins/builtin"
 	"github.com/parleyhq/parley/server/api"
 	"github.com/parleyhq/parley/server/config"
 	"github.com/parleyhq/parley/server/store"
@@ -31,6 +34,9 @@ type Server struct {
 	reg     *prometheus.Registry
 	metrics *httpMetrics
 	ready   atomic.Bool
+
+	plugins   *plugins.Supervisor
+	admission *admission.Client
 }
 
 // DBFile is the core database's file name inside the data directory.
@@ -69,7 +75,48 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		return nil, err
 	}
 	reg, m := newRegistry()
-	return &Server{cfg: cfg, log: log, version: version, lock: lock, store: st, reg: reg, metrics: m}, nil
+	s := &Server{cfg: cfg, log: log, version: version, lock: lock, store: st, reg: reg, metrics: m}
+	if err := s.newPlugins(); err != nil {
+		st.Close()
+		lock.release()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewPluginCatalog lists the built-in and configured external plugins, with
+// the built-ins started by re-executing this binary.
+func NewPluginCatalog(cfg config.Config) (*plugins.Catalog, error) {
+	self, err := plugins.SelfCommand()
+	if err != nil {
+		return nil, err
+	}
+	env, err := cfg.Admission.PluginEnv(filepath.Join(cfg.DataDir, "admission.db"))
+	if err != nil {
+		return nil, err
+	}
+	cat, err := plugins.NewCatalog(cfg.Plugins, builtin.Specs(), self, map[string][]string{admission.PluginName: env})
+	if err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
+	return cat, nil
+}
+
+func (s *Server) newPlugins() error {
+	cat, err := NewPluginCatalog(s.cfg)
+	if err != nil {
+		return err
+	}
+	sup, err := plugins.NewSupervisor(s.cfg.Plugins, cat, plugins.Options{Logger: s.log, Registerer: s.reg})
+	if err != nil {
+		return fmt.Errorf("plugins: %w", err)
+	}
+	adm, err := admission.NewClient(sup, s.cfg.Admission, admission.ClientOptions{Logger: s.log, Registerer: s.reg})
+	if err != nil {
+		return fmt.Errorf("admission: %w", err)
+	}
+	s.plugins, s.admission = sup, adm
+	return nil
 }
 
 // Store exposes the server's store (for tests and embedding).
@@ -78,7 +125,7 @@ func (s *Server) Store() *store.Store { return s.store }
 // Handler is the whole HTTP surface of the server.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	rest := api.New(s.store, api.Options{Log: s.log})
+	rest := api.New(s.store, api.Options{Log: s.log, Admission: s.admission, Limits: s.admission})
 	mux.Handle(api.Prefix+"/", rest)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -103,6 +150,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "{\"status\":\"not ready\",\"reason\":%q}\n", "database: "+err.Error())
 		return
 	}
+	// A plugin whose kind fails closed must be running: while it is not,
+	// the requests that depend on it are refused.
+	for _, st := range s.plugins.Status() {
+		if st.Selected && st.State != plugins.StateRunning && !s.plugins.FailOpen(st.Kind) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "{\"status\":\"not ready\",\"reason\":%q}\n", fmt.Sprintf("plugin %s is %s: %s", st.Name, st.State, st.LastError))
+			return
+		}
+	}
 	io.WriteString(w, "{\"status\":\"ready\"}\n")
 }
 
@@ -118,6 +174,23 @@ type Listening struct {
 func (s *Server) Run(ctx context.Context, started func(Listening)) (err error) {
 	defer func() {
 		err = errors.Join(err, s.store.Close(), s.lock.release())
+	}()
+	// Plugins outlive nothing: closed after the HTTP server drained, and
+	// killed outright as a last line however Run returns.
+	defer plugins.CleanupAll()
+	if err := s.plugins.Start(ctx); err != nil {
+		s.log.Error("plugins did not all start; retrying in the background", "err", err)
+	}
+	s.admission.Start(ctx)
+	stopControl, err := s.serveControl(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopControl()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err = errors.Join(err, s.admission.Close(cctx), s.plugins.Close())
 	}()
 	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -164,6 +165,56 @@ func get(t *testing.T, url, user, pass string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+func getRes(t *testing.T, url, user, pass string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.SetBasicAuth(user, pass)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res
+}
+
+func postForm(t *testing.T, url, user, pass, form string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(user, pass)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// pluginProcs counts live (not zombie) processes of this test binary running
+// as a plugin.
+func pluginProcs(t *testing.T) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || !strings.HasPrefix(string(cmdline), os.Args[0]+"\x00plugin\x00serve\x00") {
+			continue
+		}
+		stat, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
 func TestServeCLIRestartAndLock(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServer(t, dir)
@@ -224,7 +275,43 @@ func TestServeCLIRestartAndLock(t *testing.T) {
 		t.Fatalf("second server: err %v, stderr %q", err, stderr.String())
 	}
 
+	// Policy plugins: the built-in admission plugin runs as a subprocess.
+	if out := run(t, dir, "plugin", "list"); !strings.Contains(out, "admission*") || !strings.Contains(out, "running") {
+		t.Fatalf("plugin list:\n%s", out)
+	}
+	if out := run(t, dir, "plugin", "hash", os.Args[0]); !strings.Contains(out, "sha256:") {
+		t.Fatalf("plugin hash: %s", out)
+	}
+	if n := pluginProcs(t); n == 0 {
+		t.Fatal("no admission plugin process while the server runs")
+	}
+
+	// Admission: a subaccount with an API limit of 0 is refused with 429.
+	sub := runJSON(t, dir, "account", "create", "--name", "Sub", "--owner", sid)
+	subSid, subToken := sub["sid"].(string), sub["auth_token"].(string)
+	run(t, dir, "limits", "set", "--account", subSid, "--resource", "api", "--limit", "0")
+	res := getRes(t, srv.base+"/2010-04-01/Accounts/"+subSid+".json", subSid, subToken)
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" || res.Header.Get("Parley-Concurrency-Limit") != "0" {
+		t.Fatalf("over the limit: %d %v", res.StatusCode, res.Header)
+	}
+	if code, body := get(t, srv.base+"/2010-04-01/Accounts/"+subSid+"/Limits.json", sid, token); code != 200 ||
+		!strings.Contains(body, `"resource":"api","limit":0`) {
+		t.Fatalf("owner reads the subaccount's limits: %d %s", code, body)
+	}
+	if code, _ := postForm(t, srv.base+"/2010-04-01/Accounts/"+sid+"/Limits.json", sid, token, "Resource=api&Limit=1000"); code != 403 {
+		t.Fatalf("an account raised its own limit: %d", code)
+	}
+	if code, body := postForm(t, srv.base+"/2010-04-01/Accounts/"+subSid+"/Limits.json", sid, token, "Resource=api&Limit="); code != 200 || !strings.Contains(body, `"default":true`) {
+		t.Fatalf("owner resets the subaccount's limit: %d %s", code, body)
+	}
+	if code, body := get(t, srv.base+"/2010-04-01/Accounts/"+subSid+".json", subSid, subToken); code != 200 {
+		t.Fatalf("after reset: %d %s", code, body)
+	}
+
 	srv.stop(t)
+	if n := pluginProcs(t); n != 0 {
+		t.Fatalf("%d plugin processes outlived the server", n)
+	}
 
 	// Everything survives a restart.
 	srv2 := startServer(t, dir)
@@ -252,6 +339,23 @@ func TestCLIMisc(t *testing.T) {
 	if v, _ := m["schema_version"].(float64); v < 1 {
 		t.Fatalf("migrate: %v", m)
 	}
+	// Without a server, the limits commands run the admission plugin themselves.
+	acct := runJSON(t, dir, "account", "create")
+	asid := acct["sid"].(string)
+	run(t, dir, "limits", "set", "--account", asid, "--resource", "calls", "--limit", "5")
+	var ls []map[string]any
+	if err := json.Unmarshal([]byte(run(t, dir, "limits", "get", "--account", asid, "--json")), &ls); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range ls {
+		if l["resource"] == "calls" && l["limit"] == float64(5) && l["default"] == false {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("limits after set: %v", ls)
+	}
 	if out := run(t, dir, "version"); !strings.HasPrefix(out, "parley ") {
 		t.Fatalf("version: %q", out)
 	}
@@ -261,6 +365,8 @@ func TestCLIMisc(t *testing.T) {
 		{"app", "create", "--account", "AC00000000000000000000000000000000", "--voice-url", "not a url"},
 		{"serve", "--log-level", "loud"},
 		{"serve", "--http-addr", "nowhere"},
+		{"limits", "set", "--account", "AC00000000000000000000000000000000", "--resource", "bogus", "--limit", "1"},
+		{"plugin", "hash", "/nonexistent"},
 	}
 	for _, args := range bad {
 		var stderr bytes.Buffer

@@ -10,11 +10,13 @@ import (
 
 // Well-known prefixes.
 const (
-	Account     = "AC"
-	Key         = "SK"
-	Application = "AP"
-	Call        = "CA"
-	Partner     = "PN"
+	Account      = "AC"
+	Key          = "SK"
+	Application  = "AP"
+	Call         = "CA"
+	Partner      = "PN"
+	Recording    = "RE"
+	UsageTrigger = "UT"
 )
 
 // New returns a fresh identifier with the given two-letter prefix.

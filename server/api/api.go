@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,24 +23,34 @@ type Admitter interface {
 	Acquire(ctx context.Context, accountSid string, r admission.Resource) (release func(), err error)
 }
 
+// Limits reads and changes accounts' admission limits (SPEC §4a).
+type Limits interface {
+	Limits(ctx context.Context, accountSid string) ([]admission.Limit, error)
+	SetLimit(ctx context.Context, accountSid string, r admission.Resource, limit int64) (admission.Limit, error)
+	ClearLimit(ctx context.Context, accountSid string, r admission.Resource) (admission.Limit, error)
+}
+
 // Options configures the API.
 type Options struct {
 	Log *slog.Logger
 	// Admission, when set, gates every authenticated request.
 	Admission Admitter
+	// Limits, when set, serves …/Limits.json.
+	Limits Limits
 }
 
 // API is the REST API handler.
 type API struct {
-	store *store.Store
-	log   *slog.Logger
-	admit Admitter
-	mux   *http.ServeMux
+	store  *store.Store
+	log    *slog.Logger
+	admit  Admitter
+	limits Limits
+	mux    *http.ServeMux
 }
 
 // New builds the REST API over st.
 func New(st *store.Store, opts Options) *API {
-	a := &API{store: st, log: opts.Log, admit: opts.Admission, mux: http.NewServeMux()}
+	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -64,11 +73,12 @@ func (a *API) handle(pattern string, h handlerFunc) {
 			release, err := a.admit.Acquire(r.Context(), p.Account.Sid, admission.ResourceAPI)
 			var denial *admission.Denial
 			if errors.As(err, &denial) {
-				secs := int(math.Ceil(denial.RetryAfter.Seconds()))
-				if secs < 1 {
-					secs = 1
+				w.Header().Set("Retry-After", strconv.Itoa(admission.RetryAfterSeconds(denial)))
+				if denial.Unavailable {
+					writeError(w, r, a.log, errorf(http.StatusServiceUnavailable, CodeServiceUnavailable,
+						"Admission is unavailable and configured to fail closed; retry shortly"))
+					return
 				}
-				w.Header().Set("Retry-After", strconv.Itoa(secs))
 				w.Header().Set("Parley-Concurrent-Requests", strconv.FormatInt(denial.Current, 10))
 				w.Header().Set("Parley-Concurrency-Limit", strconv.FormatInt(denial.Limit, 10))
 				writeError(w, r, a.log, errorf(http.StatusTooManyRequests, CodeTooManyConcurrent,
@@ -111,6 +121,9 @@ func (a *API) routes() {
 	a.handle("GET "+Prefix+"/Accounts/{account}/Applications/{app}", a.fetchApplication)
 	a.handle("POST "+Prefix+"/Accounts/{account}/Applications/{app}", a.updateApplication)
 	a.handle("DELETE "+Prefix+"/Accounts/{account}/Applications/{app}", a.deleteApplication)
+
+	a.handle("GET "+Prefix+"/Accounts/{account}/Limits.json", a.listLimits)
+	a.handle("POST "+Prefix+"/Accounts/{account}/Limits.json", a.setLimit)
 
 	a.mux.HandleFunc(Prefix+"/", a.unrouted)
 }

@@ -14,21 +14,27 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
+
+	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/plugins"
 )
 
 // Config is the whole of Parley's configuration.
 type Config struct {
-	DataDir         string        `yaml:"data_dir"`
-	PublicURL       string        `yaml:"public_url"`
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	HTTP            HTTP          `yaml:"http"`
-	Log             Log           `yaml:"log"`
+	DataDir         string           `yaml:"data_dir"`
+	PublicURL       string           `yaml:"public_url"`
+	ShutdownTimeout time.Duration    `yaml:"shutdown_timeout"`
+	HTTP            HTTP             `yaml:"http"`
+	Log             Log              `yaml:"log"`
+	Plugins         plugins.Config   `yaml:"plugins"`
+	Admission       admission.Config `yaml:"admission"`
 }
 
 // HTTP configures the REST API listener.
@@ -50,7 +56,17 @@ func Default() Config {
 		ShutdownTimeout: 20 * time.Second,
 		HTTP:            HTTP{Addr: "127.0.0.1:8080"},
 		Log:             Log{Level: "info", Format: "auto"},
+		Plugins:         pluginDefaults(),
+		Admission:       admission.DefaultConfig(),
 	}
+}
+
+// pluginDefaults leaves the plugin directory empty so that Load can put it
+// under the data directory, wherever that ends up.
+func pluginDefaults() plugins.Config {
+	p := plugins.DefaultConfig()
+	p.Dir = ""
+	return p
 }
 
 type setting struct {
@@ -67,6 +83,7 @@ func (c *Config) settings() []setting {
 		{"http.addr", "REST API listen address", &c.HTTP.Addr},
 		{"log.level", "log level: debug, info, warn, error", &c.Log.Level},
 		{"log.format", "log format: auto, text, json", &c.Log.Format},
+		{"plugins.dir", "directory of external policy plugins (default: <data_dir>/plugins)", &c.Plugins.Dir},
 	}
 }
 
@@ -142,6 +159,9 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 			}
 		}
 	}
+	if c.Plugins.Dir == "" {
+		c.Plugins.Dir = filepath.Join(c.DataDir, "plugins")
+	}
 	return c, c.Validate()
 }
 
@@ -194,6 +214,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown_timeout %s must be positive", c.ShutdownTimeout))
+	}
+	if err := c.Plugins.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("plugins: %w", err))
+	}
+	if err := c.Admission.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("admission: %w", err))
 	}
 	return errors.Join(errs...)
 }

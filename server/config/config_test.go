@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -65,8 +66,23 @@ func TestPrecedence(t *testing.T) {
 
 func TestDefaultsAndErrors(t *testing.T) {
 	c, err := Load(nil, func(string) string { return "" })
-	if err != nil || c != Default() {
+	want := Default()
+	want.Plugins.Dir = filepath.Join(want.DataDir, "plugins")
+	if err != nil || !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	// The plugin directory follows the data directory unless set.
+	c, _ = Load(nil, func(k string) string { return map[string]string{"PARLEY_DATA_DIR": "/srv/parley"}[k] })
+	if c.Plugins.Dir != "/srv/parley/plugins" {
+		t.Fatalf("plugins.dir %q", c.Plugins.Dir)
+	}
+	// Nested sections come from the file; unknown admission resources are refused.
+	dir0 := t.TempDir()
+	f := filepath.Join(dir0, "adm.yaml")
+	os.WriteFile(f, []byte("admission:\n  defaults:\n    api: 7\nplugins:\n  on_failure:\n    admission: closed\n"), 0o600)
+	c, err = Load(nil, func(k string) string { return map[string]string{"PARLEY_CONFIG": f}[k] })
+	if err != nil || c.Admission.Defaults["api"] != 7 || c.Admission.Defaults["calls"] != 50 || c.Plugins.OnFailure["admission"] != "closed" {
+		t.Fatalf("nested: %v %+v %+v", err, c.Admission.Defaults, c.Plugins.OnFailure)
 	}
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")

@@ -228,8 +228,15 @@ type PTMap map[uint8]uint8
 
 // Bridge relays RTP and RTCP between a and b without transcoding until
 // Unbridge or Close. aToB maps a's payload types to b's, bToA the reverse.
-func Bridge(a, b *Endpoint, aToB, bToA PTMap) {
-	a.SetSink(forward(b, aToB))
+// tapA, when not nil, sees each of a's packets before it is forwarded (to
+// watch for a DTMF key, say); it must not keep the slice.
+func Bridge(a, b *Endpoint, aToB, bToA PTMap, tapA Sink) {
+	fwd := forward(b, aToB)
+	if tapA != nil {
+		a.SetSink(func(p []byte) { tapA(p); fwd(p) })
+	} else {
+		a.SetSink(fwd)
+	}
 	b.SetSink(forward(a, bToA))
 	a.SetRTCPSink(func(p []byte) { _ = b.WriteRTCP(p) })
 	b.SetRTCPSink(func(p []byte) { _ = a.WriteRTCP(p) })

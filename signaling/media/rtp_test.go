@@ -85,7 +85,7 @@ func TestBridgeLatchesAndRelays(t *testing.T) {
 	// The caller's SDP names an address it does not receive on (NAT); latching fixes it.
 	a.SetRemote(netip.MustParseAddrPort("127.0.0.2:9"))
 	b.SetRemote(pb.addr())
-	Bridge(a, b, PTMap{101: 96}, PTMap{96: 101})
+	Bridge(a, b, PTMap{101: 96}, PTMap{96: 101}, nil)
 
 	for i := 0; i < 20; i++ {
 		pa.send(t, a.Local(), 0, uint16(i))

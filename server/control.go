@@ -1,0 +1,159 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/parleyhq/parley/admission"
+)
+
+// The control socket lets operator commands reach a running server's
+// policy state (admission limits live in the admission plugin, which one
+// process owns). It is a Unix socket in the data directory, mode 0600: who
+// can open it could also read the database.
+
+// ControlSocket is the control socket's path for a data directory.
+func ControlSocket(dataDir string) string { return filepath.Join(dataDir, "parley.sock") }
+
+func (s *Server) controlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/limits", func(w http.ResponseWriter, r *http.Request) {
+		ls, err := s.admission.Limits(r.Context(), r.URL.Query().Get("account"))
+		controlReply(w, ls, err)
+	})
+	mux.HandleFunc("POST /v1/limits", func(w http.ResponseWriter, r *http.Request) {
+		acct, res := r.FormValue("account"), admission.Resource(r.FormValue("resource"))
+		var l admission.Limit
+		var err error
+		if r.FormValue("default") == "true" {
+			l, err = s.admission.ClearLimit(r.Context(), acct, res)
+		} else {
+			n, perr := strconv.ParseInt(r.FormValue("limit"), 10, 64)
+			if perr != nil {
+				controlReply(w, nil, fmt.Errorf("limit %q: %w", r.FormValue("limit"), perr))
+				return
+			}
+			l, err = s.admission.SetLimit(r.Context(), acct, res, n)
+		}
+		controlReply(w, l, err)
+	})
+	return mux
+}
+
+func controlReply(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	json.NewEncoder(w).Encode(v)
+}
+
+// serveControl listens on the control socket until ctx ends.
+func (s *Server) serveControl(ctx context.Context) (func(), error) {
+	path := ControlSocket(s.cfg.DataDir)
+	_ = os.Remove(path) // we hold the data-dir lock: any socket file left is stale
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	hs := &http.Server{Handler: s.controlHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	return func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(cctx)
+		_ = os.Remove(path)
+	}, nil
+}
+
+// ControlClient talks to a running server's control socket.
+type ControlClient struct {
+	hc *http.Client
+}
+
+// NewControlClient connects to the server using dataDir.
+func NewControlClient(dataDir string) *ControlClient {
+	path := ControlSocket(dataDir)
+	return &ControlClient{hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
+	}}}
+}
+
+func (c *ControlClient) do(ctx context.Context, method, path string, form url.Values, out any) error {
+	var body io.Reader
+	if form != nil {
+		body = bytes.NewBufferString(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://parley"+path, body)
+	if err != nil {
+		return err
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.NewDecoder(res.Body).Decode(&e)
+		return errors.New(e.Error)
+	}
+	return json.NewDecoder(res.Body).Decode(out)
+}
+
+// Limits returns an account's limits from the running server.
+func (c *ControlClient) Limits(ctx context.Context, accountSid string) ([]admission.Limit, error) {
+	var ls []admission.Limit
+	err := c.do(ctx, http.MethodGet, "/v1/limits?account="+url.QueryEscape(accountSid), nil, &ls)
+	return ls, err
+}
+
+// SetLimit sets an account's limit on the running server.
+func (c *ControlClient) SetLimit(ctx context.Context, accountSid string, r admission.Resource, limit int64) (admission.Limit, error) {
+	var l admission.Limit
+	err := c.do(ctx, http.MethodPost, "/v1/limits", url.Values{"account": {accountSid}, "resource": {string(r)}, "limit": {strconv.FormatInt(limit, 10)}}, &l)
+	return l, err
+}
+
+// ClearLimit returns an account's limit to the default on the running server.
+func (c *ControlClient) ClearLimit(ctx context.Context, accountSid string, r admission.Resource) (admission.Limit, error) {
+	var l admission.Limit
+	err := c.do(ctx, http.MethodPost, "/v1/limits", url.Values{"account": {accountSid}, "resource": {string(r)}, "default": {"true"}}, &l)
+	return l, err
+}
+
+// LockDataDir takes the data directory's lock for a command that must not
+// run beside a server (it returns an error wrapping ErrDataDirLocked when a
+// server holds it). The returned function releases it.
+func LockDataDir(dir string) (func() error, error) {
+	if err := PrepareDataDir(dir); err != nil {
+		return nil, err
+	}
+	l, err := lockDataDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
+}
