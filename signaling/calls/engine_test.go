@@ -424,8 +424,14 @@ func TestDialBridgesMediaBothWays(t *testing.T) {
 	heardByCallee, heardByCaller := collect(callee.PhoneCapture, stopB), collect(caller.PhoneCapture, stopA)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); caller.PhoneSender.PlayULaw(context.Background(), media.PCMU.Encode(nil, media.Tone(1000, 4800, 9000))) }()
-	go func() { defer wg.Done(); callee.PhoneSender.PlayULaw(context.Background(), media.PCMU.Encode(nil, media.Tone(440, 4800, 9000))) }()
+	go func() {
+		defer wg.Done()
+		caller.PhoneSender.PlayULaw(context.Background(), media.PCMU.Encode(nil, media.Tone(1000, 4800, 9000)))
+	}()
+	go func() {
+		defer wg.Done()
+		callee.PhoneSender.PlayULaw(context.Background(), media.PCMU.Encode(nil, media.Tone(440, 4800, 9000)))
+	}()
 	wg.Wait()
 	time.Sleep(100 * time.Millisecond)
 	close(stopA)

@@ -68,10 +68,10 @@ type DialRequest struct {
 
 // DialResult is what a Dialer reports: the winning leg when one answered.
 type DialResult struct {
-	Status DialStatus
-	Leg    Leg      // nil unless answered
-	Media  LegMedia // the answered leg's media
-	CallSid string  // the dialled leg's call sid (DialCallSid)
+	Status  DialStatus
+	Leg     Leg      // nil unless answered
+	Media   LegMedia // the answered leg's media
+	CallSid string   // the dialled leg's call sid (DialCallSid)
 }
 
 // Dialer reaches the targets of a Dial: it forks to every target (every
