@@ -32,7 +32,16 @@ type Call struct {
 	VoiceURL, VoiceMethod       string
 	FallbackURL, FallbackMethod string
 
+	// StatusCallback receives the events named in StatusCallbackEvents
+	// (initiated, ringing, answered, completed; empty means completed only).
+	StatusCallback       string
+	StatusCallbackMethod string
+	StatusCallbackEvents []string
+
+	control chan control // live changes from the REST API; see Engine.Redirect and Engine.Hangup
+
 	mu       sync.Mutex
+	seq      int // status callbacks sent so far
 	status   string
 	started  time.Time
 	answered time.Time
@@ -96,4 +105,10 @@ func isFinal(s string) bool {
 		return true
 	}
 	return false
+}
+
+// control is a live change to a running call.
+type control struct {
+	hangup bool
+	req    request // redirect target when !hangup
 }

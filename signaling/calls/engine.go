@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/internal/webhook"
@@ -54,6 +55,9 @@ type Config struct {
 type Engine struct {
 	cfg   Config
 	audio *audioCache
+
+	mu   sync.Mutex
+	live map[string]*Call // running calls by sid
 }
 
 // New builds an engine.
@@ -70,7 +74,51 @@ func New(cfg Config) *Engine {
 	if cfg.MaxDocuments <= 0 {
 		cfg.MaxDocuments = 100
 	}
-	return &Engine{cfg: cfg, audio: newAudioCache(64 << 20)}
+	return &Engine{cfg: cfg, audio: newAudioCache(64 << 20), live: map[string]*Call{}}
+}
+
+// ErrNotLive means the call is not running on this engine (it ended, or
+// never existed here).
+var ErrNotLive = errors.New("call is not in progress")
+
+func (e *Engine) lookup(callSid string) (*Call, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.live[callSid]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotLive, callSid)
+	}
+	return c, nil
+}
+
+func (e *Engine) send(callSid string, ctl control) error {
+	c, err := e.lookup(callSid)
+	if err != nil {
+		return err
+	}
+	select {
+	case c.control <- ctl:
+		return nil
+	default:
+		return fmt.Errorf("call %s is already being changed; try again", callSid)
+	}
+}
+
+// Redirect makes a running call drop what it is doing and fetch new
+// instructions from rawURL (REST: POST …/Calls/{sid} with Url).
+func (e *Engine) Redirect(callSid, rawURL, method string) error {
+	return e.send(callSid, control{req: request{URL: rawURL, Method: method}})
+}
+
+// Hangup ends a running call (REST: POST …/Calls/{sid} with Status=completed).
+func (e *Engine) Hangup(callSid string) error {
+	return e.send(callSid, control{hangup: true})
+}
+
+// Live returns the running call with the given sid.
+func (e *Engine) Live(callSid string) (*Call, bool) {
+	c, err := e.lookup(callSid)
+	return c, err == nil
 }
 
 func (e *Engine) status(c *Call, s string) {
@@ -192,6 +240,15 @@ func (e *Engine) Run(ctx context.Context, c *Call, leg Leg) error {
 			cancel()
 		case <-ctx.Done():
 		}
+	}()
+	c.control = make(chan control, 1)
+	e.mu.Lock()
+	e.live[c.Sid] = c
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.live, c.Sid)
+		e.mu.Unlock()
 	}()
 	e.status(c, StatusRinging)
 	r := &run{e: e, call: c, leg: leg}

@@ -2,6 +2,7 @@ package calls
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -539,5 +540,109 @@ func TestSayWithoutTTSGoesOn(t *testing.T) {
 	}
 	if _, err := f.engine.speak(context.Background(), "x", "", ""); err != ErrNoTTS {
 		t.Fatalf("speak without TTS: %v", err)
+	}
+}
+
+func TestLiveRedirectAndHangup(t *testing.T) {
+	a := newApp(t, map[string]string{
+		"/voice":      `<Response><Play loop="0">/tone.wav</Play></Response>`,
+		"/redirected": `<Response><Pause length="30"/></Response>`,
+	})
+	f := newFixture(t, nil, nil)
+	leg := newRTPLeg(t, f.ports)
+	call := newCall(a)
+	done := f.runCall(call, leg)
+	deadline := time.Now().Add(2 * time.Second)
+	for _, ok := f.engine.Live(call.Sid); !ok; _, ok = f.engine.Live(call.Sid) {
+		if time.Now().After(deadline) {
+			t.Fatal("call never became live")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := f.engine.Redirect(call.Sid, a.srv.URL+"/redirected", "POST"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); len(a.requests("/redirected")) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("redirect not fetched: the playing verb was not interrupted")
+		}
+	}
+	if err := f.engine.Hangup(call.Sid); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, done, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, hungUp := leg.state(); !hungUp || call.Status() != StatusCompleted {
+		t.Fatalf("hung up %v, status %s", hungUp, call.Status())
+	}
+	if err := f.engine.Hangup(call.Sid); !errors.Is(err, ErrNotLive) {
+		t.Fatalf("hangup of an ended call: %v", err)
+	}
+}
+
+func TestStatusCallbacks(t *testing.T) {
+	var mu sync.Mutex
+	var got []url.Values
+	fails := 1
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		mu.Lock()
+		defer mu.Unlock()
+		if webhook.Sign(authToken, "http://"+r.Host+r.URL.Path, r.PostForm) != r.Header.Get(webhook.HeaderCompat) {
+			t.Error("unsigned status callback")
+		}
+		if r.PostForm.Get("CallStatus") == StatusCompleted && fails > 0 {
+			fails--
+			http.Error(w, "try later", 503) // the first completed callback fails and is retried
+			return
+		}
+		got = append(got, r.PostForm)
+	}))
+	defer srv.Close()
+	sc := &StatusCallbacks{Webhooks: &webhook.Client{Timeout: time.Second}, Backoff: 50 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go sc.Run(ctx, 2)
+
+	a := newApp(t, map[string]string{"/voice": `<Response><Pause length="1"/><Play>/tone.wav</Play></Response>`})
+	f := newFixture(t, nil, func(c *Config) { c.Events = sc })
+	call := newCall(a)
+	call.StatusCallback, call.StatusCallbackMethod = srv.URL+"/status", "POST"
+	call.StatusCallbackEvents = []string{"ringing", "answered", "completed"}
+	if err := wait(t, f.runCall(call, newRTPLeg(t, f.ports)), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d callbacks", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var statuses []string
+	for _, v := range got {
+		statuses = append(statuses, v.Get("CallStatus")+"#"+v.Get("SequenceNumber"))
+	}
+	if strings.Join(statuses, ",") != "ringing#0,in-progress#1,completed#2" {
+		t.Fatalf("callbacks %v", statuses)
+	}
+	last := got[2]
+	if last.Get("CallDuration") == "" || last.Get("CallDuration") == "0" || last.Get("Timestamp") == "" || last.Get("CallSid") != call.Sid {
+		t.Fatalf("completed callback %v", last)
+	}
+	// Without StatusCallbackEvents only completed is sent.
+	c2 := &Call{StatusCallback: "http://x"}
+	if c2.wants("ringing") || !c2.wants("completed") {
+		t.Fatal("default events")
 	}
 }

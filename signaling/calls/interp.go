@@ -69,22 +69,49 @@ func (r *run) interrupted(err error) error {
 	return err
 }
 
+// loop fetches and runs documents until the call ends. A live control
+// (REST redirect or hang-up) cancels whatever runs and takes over.
 func (r *run) loop(ctx context.Context, req request) error {
 	for {
 		r.docs++
 		if r.docs > r.e.cfg.MaxDocuments {
 			return fmt.Errorf("%w: more than %d instruction documents (a Redirect loop?)", ErrInstructions, r.e.cfg.MaxDocuments)
 		}
-		doc, docURL, err := r.e.fetchWithFallback(ctx, r.call, req)
-		if err != nil {
-			return r.interrupted(err)
+		stepCtx, cancel := context.WithCancel(ctx)
+		var ctl *control
+		watch := make(chan struct{})
+		go func() {
+			defer close(watch)
+			select {
+			case c := <-r.call.control:
+				ctl = &c
+				cancel()
+			case <-stepCtx.Done():
+			}
+		}()
+		next, err := r.step(stepCtx, req)
+		cancel()
+		<-watch
+		if ctl != nil {
+			if ctl.hangup {
+				return nil
+			}
+			next, err = &ctl.req, nil
 		}
-		next, err := r.execDoc(ctx, doc, docURL)
 		if err != nil || next == nil {
 			return err
 		}
 		req = *next
 	}
+}
+
+// step fetches one document and runs it.
+func (r *run) step(ctx context.Context, req request) (*request, error) {
+	doc, docURL, err := r.e.fetchWithFallback(ctx, r.call, req)
+	if err != nil {
+		return nil, r.interrupted(err)
+	}
+	return r.execDoc(ctx, doc, docURL)
 }
 
 func (r *run) execDoc(ctx context.Context, doc *twiml.Document, docURL string) (*request, error) {
@@ -519,7 +546,7 @@ func (r *run) dial(ctx context.Context, d *twiml.Dial, docURL string) (*request,
 	}
 	next := &request{URL: u, Method: d.Method, Params: url.Values{
 		"DialCallStatus": {string(status)}, "DialCallSid": {res.CallSid},
-		"DialCallDuration": {strconv.Itoa(int(duration.Round(time.Second).Seconds()))}}}
+		"DialCallDuration": {strconv.Itoa(wholeSeconds(duration))}}}
 	if callerLeft {
 		r.notifyAfterHangup(next)
 		return nil, true, nil
