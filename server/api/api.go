@@ -37,6 +37,8 @@ type Options struct {
 	Admission Admitter
 	// Limits, when set, serves …/Limits.json.
 	Limits Limits
+	// Calls, when set, lets POST …/Calls/{sid}.json change live calls.
+	Calls CallControl
 }
 
 // API is the REST API handler.
@@ -45,12 +47,13 @@ type API struct {
 	log    *slog.Logger
 	admit  Admitter
 	limits Limits
+	calls  CallControl
 	mux    *http.ServeMux
 }
 
 // New builds the REST API over st.
 func New(st *store.Store, opts Options) *API {
-	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, mux: http.NewServeMux()}
+	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -63,6 +66,23 @@ func New(st *store.Store, opts Options) *API {
 type handlerFunc func(r *http.Request, p principal) (int, any, error)
 
 func (a *API) handle(pattern string, h handlerFunc) {
+	a.handleRaw(pattern, func(w http.ResponseWriter, r *http.Request, p principal) error {
+		status, body, err := h(r, p)
+		if err != nil {
+			return err
+		}
+		if body == nil {
+			w.WriteHeader(status)
+			return nil
+		}
+		writeJSON(w, status, body)
+		return nil
+	})
+}
+
+// handleRaw registers an authenticated, admitted handler that writes its
+// own response (a file, say); a returned error is answered as JSON.
+func (a *API) handleRaw(pattern string, h func(w http.ResponseWriter, r *http.Request, p principal) error) {
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.authenticate(r)
 		if err != nil {
@@ -91,16 +111,9 @@ func (a *API) handle(pattern string, h handlerFunc) {
 			}
 			defer release()
 		}
-		status, body, err := h(r, p)
-		if err != nil {
+		if err := h(w, r, p); err != nil {
 			writeError(w, r, a.log, err)
-			return
 		}
-		if body == nil {
-			w.WriteHeader(status)
-			return
-		}
-		writeJSON(w, status, body)
 	})
 }
 
@@ -122,8 +135,16 @@ func (a *API) routes() {
 	a.handle("POST "+Prefix+"/Accounts/{account}/Applications/{app}", a.updateApplication)
 	a.handle("DELETE "+Prefix+"/Accounts/{account}/Applications/{app}", a.deleteApplication)
 
+	a.handle("GET "+Prefix+"/Accounts/{account}/Calls.json", a.listCalls)
+	a.handle("GET "+Prefix+"/Accounts/{account}/Calls/{call}", a.fetchCall)
+	a.handle("POST "+Prefix+"/Accounts/{account}/Calls/{call}", a.updateCall)
+	a.handle("GET "+Prefix+"/Accounts/{account}/Calls/{call}/Recordings.json", a.listRecordings)
+	a.handle("GET "+Prefix+"/Accounts/{account}/Recordings.json", a.listRecordings)
+	a.handleRaw("GET "+Prefix+"/Accounts/{account}/Recordings/{recording}", a.fetchRecording)
+
 	a.handle("GET "+Prefix+"/Accounts/{account}/Limits.json", a.listLimits)
 	a.handle("POST "+Prefix+"/Accounts/{account}/Limits.json", a.setLimit)
+
 
 	a.mux.HandleFunc(Prefix+"/", a.unrouted)
 }

@@ -87,6 +87,25 @@ func (e *env) do(method, path, user, pass string, body any, ctype string) resp {
 
 func (e *env) as(a store.Account) (string, string) { return a.Sid, a.AuthToken }
 
+type rawResp struct {
+	status      int
+	ctype, body string
+}
+
+// raw fetches a non-JSON resource.
+func (e *env) raw(method, path, user, pass string) rawResp {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
+	req.SetBasicAuth(user, pass)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return rawResp{res.StatusCode, res.Header.Get("Content-Type"), string(b)}
+}
+
 func acctPath(sid string) string { return api.Prefix + "/Accounts/" + sid }
 
 func wantStatus(t *testing.T, r resp, status, code int) {
