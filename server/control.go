@@ -32,6 +32,10 @@ func (s *Server) controlHandler() http.Handler {
 		ls, err := s.admission.Limits(r.Context(), r.URL.Query().Get("account"))
 		controlReply(w, ls, err)
 	})
+	mux.HandleFunc("POST /v1/credentials/forget", func(w http.ResponseWriter, r *http.Request) {
+		s.sip.ForgetCredentials()
+		controlReply(w, map[string]bool{"forgotten": true}, nil)
+	})
 	mux.HandleFunc("POST /v1/limits", func(w http.ResponseWriter, r *http.Request) {
 		acct, res := r.FormValue("account"), admission.Resource(r.FormValue("resource"))
 		var l admission.Limit
@@ -142,6 +146,21 @@ func (c *ControlClient) ClearLimit(ctx context.Context, accountSid string, r adm
 	var l admission.Limit
 	err := c.do(ctx, http.MethodPost, "/v1/limits", url.Values{"account": {accountSid}, "resource": {string(r)}, "default": {"true"}}, &l)
 	return l, err
+}
+
+// ErrNoServer means no server answers on the control socket.
+var ErrNoServer = errors.New("no parley server is running on this data directory")
+
+// ForgetCredentials makes a running server drop its cached SIP credential
+// lookups. With no server running it returns ErrNoServer.
+func (c *ControlClient) ForgetCredentials(ctx context.Context) error {
+	var out map[string]bool
+	err := c.do(ctx, http.MethodPost, "/v1/credentials/forget", url.Values{}, &out)
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return ErrNoServer
+	}
+	return err
 }
 
 // LockDataDir takes the data directory's lock for a command that must not

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,11 +19,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/internal/webhook"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
+	"github.com/parleyhq/parley/presence"
+	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/server/api"
 	"github.com/parleyhq/parley/server/config"
 	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/signaling/calls"
+	"github.com/parleyhq/parley/signaling/media"
+	"github.com/parleyhq/parley/signaling/sip"
 )
 
 // Server is one running Parley node.
@@ -37,6 +45,14 @@ type Server struct {
 
 	plugins   *plugins.Supervisor
 	admission *admission.Client
+
+	registry  *presence.Memory
+	creds     *store.SIPCredentials
+	sip       *sip.Server
+	engine    *calls.Engine
+	callbacks *calls.StatusCallbacks
+	publicURL atomic.Pointer[string]
+	voiceCtx  context.Context // lives until the voice stack stops; outbound calls run in it
 }
 
 // DBFile is the core database's file name inside the data directory.
@@ -81,7 +97,96 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		lock.release()
 		return nil, err
 	}
+	if err := s.newVoice(ctx); err != nil {
+		st.Close()
+		lock.release()
+		return nil, err
+	}
 	return s, nil
+}
+
+// newVoice builds presence, the SIP server and the call engine.
+func (s *Server) newVoice(ctx context.Context) error {
+	reg, err := presence.NewMemory(ctx, presence.MemoryConfig{Persister: s.store, Logger: s.log.With("component", "presence")})
+	if err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+	creds, err := s.store.SIPCredentials(ctx) // a prepared statement: the registrar's hot lookup
+	if err != nil {
+		return err
+	}
+	sipSrv, err := sip.New(s.cfg.SIP, sip.Deps{Credentials: creds, Tokens: &accesstoken.Verifier{Keys: s.store}, Registry: reg, Logger: s.log})
+	if err != nil {
+		creds.Close()
+		return err
+	}
+	s.creds = creds
+	s.registry, s.sip = reg, sipSrv
+	hooks := &webhook.Client{Timeout: s.cfg.Calls.WebhookTimeout, UserAgent: "Parley/" + s.version}
+	s.callbacks = &calls.StatusCallbacks{Webhooks: hooks, Log: s.log}
+	s.engine = calls.New(calls.Config{
+		Webhooks:      hooks,
+		Dialer:        sipSrv.Dialer(),
+		Events:        calls.Fanout{callRecords{store: s.store, log: s.log}, s.callbacks},
+		Log:           s.log.With("component", "calls"),
+		TTSCommand:    s.cfg.Calls.TTSCommand,
+		RecordingsDir: filepath.Join(s.cfg.DataDir, "recordings"),
+		RecordingURL: func(acct, rec string) string {
+			base := ""
+			if p := s.publicURL.Load(); p != nil {
+				base = *p
+			}
+			return base + api.Prefix + "/Accounts/" + acct + "/Recordings/" + rec + ".wav"
+		},
+	})
+	return nil
+}
+
+// startVoice binds the SIP listeners and enables calls with media on the
+// advertised address.
+func (s *Server) startVoice() error {
+	router := &callRouter{store: s.store, adm: s.admission, engine: s.engine, log: s.log}
+	ports, err := media.NewPortRange(s.cfg.Media.RTPPortMin, s.cfg.Media.RTPPortMax)
+	if err != nil {
+		return err
+	}
+	cc := sip.CallConfig{Router: router, Runner: router, Targets: router, Ports: ports}
+	// The media address defaults to the SIP server's, known once it listens;
+	// EnableCalls must come first, so resolve it from the config here.
+	addr := s.cfg.Media.Address
+	if addr == "" {
+		addr = s.cfg.SIP.Hostname
+	}
+	if addr == "" {
+		addr = hostOf(s.cfg.SIP.UDP, s.cfg.SIP.TCP)
+	}
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return fmt.Errorf("media.address: set it (or sip.hostname) to this host's IP: %q is not one", addr)
+	}
+	cc.MediaAddr = ip
+	s.sip.EnableCalls(cc)
+	return s.sip.Listen()
+}
+
+// hostOf returns the first listen address's host when it is a specific IP,
+// else this host's first global IPv4 address.
+func hostOf(addrs ...string) string {
+	for _, a := range addrs {
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			if ip, err := netip.ParseAddr(h); err == nil && !ip.IsUnspecified() {
+				return h
+			}
+		}
+	}
+	if ifaces, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range ifaces {
+			if n, ok := a.(*net.IPNet); ok && n.IP.IsGlobalUnicast() && n.IP.To4() != nil {
+				return n.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
 }
 
 // NewPluginCatalog lists the built-in and configured external plugins, with
@@ -125,8 +230,11 @@ func (s *Server) Store() *store.Store { return s.store }
 // Handler is the whole HTTP surface of the server.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	rest := api.New(s.store, api.Options{Log: s.log, Admission: s.admission, Limits: s.admission})
+	rest := api.New(s.store, api.Options{Log: s.log, Admission: s.admission, Limits: s.admission, Calls: s.engine,
+		SIP:        api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry},
+		Originator: &originator{ctx: s.voiceCtx, store: s.store, adm: s.admission, engine: s.engine, dialer: s.sip.Dialer(), log: s.log}})
 	mux.Handle(api.Prefix+"/", rest)
+	mux.Handle("/v1/", rest)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"status\":\"ok\",\"version\":%q}\n", s.version)
@@ -164,7 +272,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Listening describes where a started server can be reached.
 type Listening struct {
-	HTTP    string // host:port actually bound
+	HTTP    string            // host:port actually bound
+	SIP     map[string]string // transport → host:port
 	DataDir string
 }
 
@@ -196,6 +305,32 @@ func (s *Server) Run(ctx context.Context, started func(Listening)) (err error) {
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)
 	}
+	public := s.cfg.PublicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+	}
+	s.publicURL.Store(&public)
+	if err := s.startVoice(); err != nil {
+		ln.Close()
+		return err
+	}
+	voiceCtx, stopVoice := context.WithCancel(context.WithoutCancel(ctx))
+	s.voiceCtx = voiceCtx
+	var voice sync.WaitGroup
+	voice.Add(3)
+	go func() { defer voice.Done(); _ = s.registry.Run(voiceCtx) }()
+	go func() { defer voice.Done(); s.callbacks.Run(voiceCtx) }()
+	go func() {
+		defer voice.Done()
+		if err := s.sip.Run(voiceCtx); err != nil {
+			s.log.Error("sip server stopped", "err", err)
+		}
+	}()
+	defer func() {
+		stopVoice()
+		voice.Wait() // the registry flushes its bindings as it stops
+		s.creds.Close()
+	}()
 	hs := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -212,7 +347,13 @@ func (s *Server) Run(ctx context.Context, started func(Listening)) (err error) {
 	abs, _ := filepath.Abs(s.cfg.DataDir)
 	s.log.Info("parley started", "version", s.version, "http", ln.Addr().String(), "data_dir", abs)
 	if started != nil {
-		started(Listening{HTTP: ln.Addr().String(), DataDir: abs})
+		l := Listening{HTTP: ln.Addr().String(), DataDir: abs, SIP: map[string]string{}}
+		for _, t := range []string{"udp", "tcp", "tls", "ws", "wss"} {
+			if a := s.sip.Addr(t); a != nil {
+				l.SIP[t] = a.String()
+			}
+		}
+		started(l)
 	}
 
 	select {

@@ -41,6 +41,8 @@ func testConfig(t testing.TB) config.Config {
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Plugins.Dir = filepath.Join(cfg.DataDir, "plugins")
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.SIP.UDP, cfg.SIP.TCP, cfg.SIP.TLS, cfg.SIP.WS, cfg.SIP.WSS = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Media = config.Media{Address: "127.0.0.1", RTPPortMin: 41000, RTPPortMax: 41999}
 	cfg.ShutdownTimeout = 5 * time.Second
 	return cfg
 }

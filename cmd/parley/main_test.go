@@ -33,7 +33,11 @@ func TestMain(m *testing.M) {
 func parleyCmd(dir string, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PARLEY_TEST_MAIN=1", "PARLEY_LOG_FORMAT=json")
+	cmd.Env = append(os.Environ(), "PARLEY_TEST_MAIN=1", "PARLEY_LOG_FORMAT=json",
+		// Loopback and ephemeral ports: tests never take the standard SIP ports.
+		"PARLEY_SIP_UDP=127.0.0.1:0", "PARLEY_SIP_TCP=127.0.0.1:0", "PARLEY_SIP_TLS=127.0.0.1:0",
+		"PARLEY_SIP_WS=127.0.0.1:0", "PARLEY_SIP_WSS=127.0.0.1:0", "PARLEY_MEDIA_ADDRESS=127.0.0.1",
+		"PARLEY_MEDIA_RTP_PORT_MIN=49000", "PARLEY_MEDIA_RTP_PORT_MAX=49999")
 	return cmd
 }
 
@@ -62,8 +66,9 @@ func runJSON(t *testing.T, dir string, args ...string) map[string]any {
 type serverProc struct {
 	cmd    *exec.Cmd
 	base   string
+	sipUDP string // host:port of the SIP UDP listener
 	banner string
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	done   chan error
 }
 
@@ -75,7 +80,7 @@ func startServer(t *testing.T, dir string) *serverProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &serverProc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &serverProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -105,6 +110,9 @@ func startServer(t *testing.T, dir string) *serverProc {
 			banner = append(banner, l)
 			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "HTTP API:"); ok {
 				p.base = strings.TrimSuffix(strings.TrimSpace(rest), "/2010-04-01")
+			}
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "SIP udp:"); ok {
+				p.sipUDP = strings.TrimSpace(rest)
 			}
 		case <-deadline:
 			t.Fatalf("no banner within 15s; stderr: %s", p.stderr)

@@ -38,6 +38,11 @@ func (c *cli) banner(ctx context.Context, cfg config.Config, srv *server.Server,
 	fmt.Fprintf(c.stdout, "Parley %s\n", version)
 	fmt.Fprintf(c.stdout, "  HTTP API:  %s/2010-04-01\n", base)
 	fmt.Fprintf(c.stdout, "  ops:       %s/healthz  %s/readyz  %s/metrics\n", base, base, base)
+	for _, t := range []string{"udp", "tcp", "tls", "ws", "wss"} {
+		if a, ok := l.SIP[t]; ok {
+			fmt.Fprintf(c.stdout, "  SIP %-4s   %s\n", t+":", a)
+		}
+	}
 	fmt.Fprintf(c.stdout, "  data dir:  %s\n", l.DataDir)
 	if n, err := srv.Store().CountAccounts(ctx); err == nil && n == 0 {
 		dirFlag := ""

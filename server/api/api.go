@@ -39,21 +39,27 @@ type Options struct {
 	Limits Limits
 	// Calls, when set, lets POST …/Calls/{sid}.json change live calls.
 	Calls CallControl
+	// SIP configures the SIP domain, credential and presence resources.
+	SIP SIPAdmin
+	// Originator, when set, serves POST …/Calls.json.
+	Originator Originator
 }
 
 // API is the REST API handler.
 type API struct {
-	store  *store.Store
-	log    *slog.Logger
-	admit  Admitter
-	limits Limits
-	calls  CallControl
-	mux    *http.ServeMux
+	store      *store.Store
+	log        *slog.Logger
+	admit      Admitter
+	limits     Limits
+	calls      CallControl
+	sip        SIPAdmin
+	originator Originator
+	mux        *http.ServeMux
 }
 
 // New builds the REST API over st.
 func New(st *store.Store, opts Options) *API {
-	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, mux: http.NewServeMux()}
+	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +86,20 @@ func (a *API) handle(pattern string, h handlerFunc) {
 	})
 }
 
+// handleStream registers an authenticated handler for a long-lived
+// response. It holds no admission slot: a stream is not a request in flight.
+func (a *API) handleStream(pattern string, h func(w http.ResponseWriter, r *http.Request, p principal) error) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.authenticate(r)
+		if err == nil {
+			err = h(w, r, p)
+		}
+		if err != nil {
+			writeError(w, r, a.log, err)
+		}
+	})
+}
+
 // handleRaw registers an authenticated, admitted handler that writes its
 // own response (a file, say); a returned error is answered as JSON.
 func (a *API) handleRaw(pattern string, h func(w http.ResponseWriter, r *http.Request, p principal) error) {
@@ -93,16 +113,7 @@ func (a *API) handleRaw(pattern string, h func(w http.ResponseWriter, r *http.Re
 			release, err := a.admit.Acquire(r.Context(), p.Account.Sid, admission.ResourceAPI)
 			var denial *admission.Denial
 			if errors.As(err, &denial) {
-				w.Header().Set("Retry-After", strconv.Itoa(admission.RetryAfterSeconds(denial)))
-				if denial.Unavailable {
-					writeError(w, r, a.log, errorf(http.StatusServiceUnavailable, CodeServiceUnavailable,
-						"Admission is unavailable and configured to fail closed; retry shortly"))
-					return
-				}
-				w.Header().Set("Parley-Concurrent-Requests", strconv.FormatInt(denial.Current, 10))
-				w.Header().Set("Parley-Concurrency-Limit", strconv.FormatInt(denial.Limit, 10))
-				writeError(w, r, a.log, errorf(http.StatusTooManyRequests, CodeTooManyConcurrent,
-					"Too many concurrent requests for account %s: %d of %d", p.Account.Sid, denial.Current, denial.Limit))
+				a.writeDenial(w, r, p, denial)
 				return
 			}
 			if err != nil {
@@ -112,6 +123,11 @@ func (a *API) handleRaw(pattern string, h func(w http.ResponseWriter, r *http.Re
 			defer release()
 		}
 		if err := h(w, r, p); err != nil {
+			var denial *admission.Denial
+			if errors.As(err, &denial) {
+				a.writeDenial(w, r, p, denial)
+				return
+			}
 			writeError(w, r, a.log, err)
 		}
 	})
@@ -136,6 +152,7 @@ func (a *API) routes() {
 	a.handle("DELETE "+Prefix+"/Accounts/{account}/Applications/{app}", a.deleteApplication)
 
 	a.handle("GET "+Prefix+"/Accounts/{account}/Calls.json", a.listCalls)
+	a.handle("POST "+Prefix+"/Accounts/{account}/Calls.json", a.createCall)
 	a.handle("GET "+Prefix+"/Accounts/{account}/Calls/{call}", a.fetchCall)
 	a.handle("POST "+Prefix+"/Accounts/{account}/Calls/{call}", a.updateCall)
 	a.handle("GET "+Prefix+"/Accounts/{account}/Calls/{call}/Recordings.json", a.listRecordings)
@@ -146,6 +163,7 @@ func (a *API) routes() {
 	a.handle("POST "+Prefix+"/Accounts/{account}/Limits.json", a.setLimit)
 
 
+	a.sipRoutes()
 	a.mux.HandleFunc(Prefix+"/", a.unrouted)
 }
 
@@ -156,7 +174,7 @@ func (a *API) unrouted(w http.ResponseWriter, r *http.Request) {
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := a.mux.Handler(probe); pattern != "" && pattern != Prefix+"/" {
+		if _, pattern := a.mux.Handler(probe); pattern != "" && pattern != Prefix+"/" && pattern != "/v1/" {
 			allow = append(allow, m)
 		}
 	}
@@ -187,4 +205,19 @@ func leaf(r *http.Request, name string) (string, bool) {
 	v := r.PathValue(name)
 	s, ok := strings.CutSuffix(v, ".json")
 	return s, ok
+}
+
+// writeDenial answers an admission denial: 429 with the concurrency headers,
+// or 503 when admission is down and fails closed; Retry-After either way.
+func (a *API) writeDenial(w http.ResponseWriter, r *http.Request, p principal, d *admission.Denial) {
+	w.Header().Set("Retry-After", strconv.Itoa(admission.RetryAfterSeconds(d)))
+	if d.Unavailable {
+		writeError(w, r, a.log, errorf(http.StatusServiceUnavailable, CodeServiceUnavailable,
+			"Admission is unavailable and configured to fail closed; retry shortly"))
+		return
+	}
+	w.Header().Set("Parley-Concurrent-Requests", strconv.FormatInt(d.Current, 10))
+	w.Header().Set("Parley-Concurrency-Limit", strconv.FormatInt(d.Limit, 10))
+	writeError(w, r, a.log, errorf(http.StatusTooManyRequests, CodeTooManyConcurrent,
+		"Too many concurrent %s for account %s: %d of %d", d.Resource, p.Account.Sid, d.Current, d.Limit))
 }

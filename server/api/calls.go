@@ -7,11 +7,31 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
 )
+
+// OutboundCall is a call the REST API asks to place.
+type OutboundCall struct {
+	AccountSid, To, From                     string
+	URL, Method, FallbackURL, FallbackMethod string
+	ApplicationSid                           string
+	StatusCallback, StatusCallbackMethod     string
+	StatusCallbackEvents                     []string
+	Timeout                                  time.Duration
+}
+
+// ErrBadTarget is wrapped by Originator errors that are the caller's to fix (400).
+var ErrBadTarget = errors.New("cannot place this call")
+
+// Originator places calls (POST …/Calls.json). It returns the new call as
+// queued; an *admission.Denial means the account is at its limit.
+type Originator interface {
+	Originate(ctx context.Context, req OutboundCall) (store.CallRecord, error)
+}
 
 // CallControl changes running calls (the call engine implements it).
 type CallControl interface {
@@ -265,4 +285,89 @@ func (a *API) fetchRecording(w http.ResponseWriter, r *http.Request, p principal
 	}
 	writeJSON(w, http.StatusOK, NewRecordingResource(rec))
 	return nil
+}
+
+var statusCallbackEvents = map[string]bool{"initiated": true, "ringing": true, "answered": true, "completed": true}
+
+// createCall places an outbound call: To (client:<identity> or a sip: URI),
+// From, and Url or ApplicationSid for the instructions once it answers.
+func (a *API) createCall(r *http.Request, p principal) (int, any, error) {
+	acct, err := a.account(r.Context(), r, p, r.PathValue("account"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if a.originator == nil {
+		return 0, nil, errorf(http.StatusServiceUnavailable, CodeServiceUnavailable, "Placing calls is not available on this server")
+	}
+	v, err := decodeParams(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	events := v["StatusCallbackEvent"]
+	delete(v, "StatusCallbackEvent") // the one parameter that may repeat
+	if err := onlyParams(v, "To", "From", "Url", "Method", "ApplicationSid", "FallbackUrl", "FallbackMethod",
+		"StatusCallback", "StatusCallbackMethod", "Timeout", "CallerId"); err != nil {
+		return 0, nil, err
+	}
+	req := OutboundCall{AccountSid: acct.Sid, Timeout: 60 * time.Second}
+	req.To, _ = param(v, "To")
+	req.From, _ = param(v, "From")
+	if cid, ok := param(v, "CallerId"); ok && req.From == "" {
+		req.From = cid
+	}
+	if req.To == "" || req.From == "" {
+		return 0, nil, badParam("To and From are required")
+	}
+	req.URL, _ = param(v, "Url")
+	req.ApplicationSid, _ = param(v, "ApplicationSid")
+	if (req.URL == "") == (req.ApplicationSid == "") {
+		return 0, nil, badParam("give exactly one of Url and ApplicationSid")
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+		url  bool
+	}{{"Url", &req.URL, true}, {"FallbackUrl", &req.FallbackURL, true}, {"StatusCallback", &req.StatusCallback, true},
+		{"Method", &req.Method, false}, {"FallbackMethod", &req.FallbackMethod, false}, {"StatusCallbackMethod", &req.StatusCallbackMethod, false}} {
+		val, _ := param(v, f.name)
+		if f.url {
+			if err := checkURL(f.name, val); err != nil {
+				return 0, nil, err
+			}
+			*f.dst = val
+			continue
+		}
+		m, err := checkMethod(f.name, val)
+		if err != nil {
+			return 0, nil, err
+		}
+		if m == "" {
+			m = "POST"
+		}
+		*f.dst = m
+	}
+	for _, e := range events {
+		for _, ev := range strings.Fields(e) {
+			if !statusCallbackEvents[ev] {
+				return 0, nil, badParam("StatusCallbackEvent %q: want initiated, ringing, answered or completed", ev)
+			}
+			req.StatusCallbackEvents = append(req.StatusCallbackEvents, ev)
+		}
+	}
+	if t, ok := param(v, "Timeout"); ok {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 1 || n > 600 {
+			return 0, nil, badParam("Timeout %q must be a whole number of seconds from 1 to 600", t)
+		}
+		req.Timeout = time.Duration(n) * time.Second
+	}
+	rec, err := a.originator.Originate(r.Context(), req)
+	if errors.Is(err, ErrBadTarget) {
+		return 0, nil, badParam("%v", err)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	rec.DateCreated, rec.DateUpdated = time.Now(), time.Now()
+	return http.StatusCreated, NewCallResource(rec), nil
 }

@@ -25,8 +25,10 @@ type control struct {
 	log  []string
 }
 
-func (c *control) Redirect(callSid, u, m string) error { return c.do("redirect " + callSid + " " + m + " " + u) }
-func (c *control) Hangup(callSid string) error         { return c.do("hangup " + callSid) }
+func (c *control) Redirect(callSid, u, m string) error {
+	return c.do("redirect " + callSid + " " + m + " " + u)
+}
+func (c *control) Hangup(callSid string) error { return c.do("hangup " + callSid) }
 func (c *control) do(s string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/plugins"
+	"github.com/parleyhq/parley/signaling/calls"
+	"github.com/parleyhq/parley/signaling/sip"
 )
 
 // Config is the whole of Parley's configuration.
@@ -35,6 +38,26 @@ type Config struct {
 	Log             Log              `yaml:"log"`
 	Plugins         plugins.Config   `yaml:"plugins"`
 	Admission       admission.Config `yaml:"admission"`
+	SIP             sip.Config       `yaml:"sip"`
+	Media           Media            `yaml:"media"`
+	Calls           Calls            `yaml:"calls"`
+}
+
+// Media configures anchored RTP.
+type Media struct {
+	// Address is bound by RTP endpoints and put in SDP. Default: the address
+	// the SIP server advertises.
+	Address    string `yaml:"address"`
+	RTPPortMin int    `yaml:"rtp_port_min"`
+	RTPPortMax int    `yaml:"rtp_port_max"`
+}
+
+// Calls configures the call engine.
+type Calls struct {
+	// TTSCommand speaks <Say>: argv with {out}, {language}, {voice} and
+	// {text} (the text goes to stdin when {text} is absent).
+	TTSCommand     []string      `yaml:"tts_command"`
+	WebhookTimeout time.Duration `yaml:"webhook_timeout"`
 }
 
 // HTTP configures the REST API listener.
@@ -58,6 +81,9 @@ func Default() Config {
 		Log:             Log{Level: "info", Format: "auto"},
 		Plugins:         pluginDefaults(),
 		Admission:       admission.DefaultConfig(),
+		SIP:             sip.DefaultConfig(),
+		Media:           Media{RTPPortMin: 10000, RTPPortMax: 20000},
+		Calls:           Calls{TTSCommand: calls.DefaultTTSCommand, WebhookTimeout: 10 * time.Second},
 	}
 }
 
@@ -84,6 +110,16 @@ func (c *Config) settings() []setting {
 		{"log.level", "log level: debug, info, warn, error", &c.Log.Level},
 		{"log.format", "log format: auto, text, json", &c.Log.Format},
 		{"plugins.dir", "directory of external policy plugins (default: <data_dir>/plugins)", &c.Plugins.Dir},
+		{"sip.udp", "SIP UDP listen address (empty disables)", &c.SIP.UDP},
+		{"sip.tcp", "SIP TCP listen address (empty disables)", &c.SIP.TCP},
+		{"sip.tls", "SIP TLS listen address (empty disables)", &c.SIP.TLS},
+		{"sip.ws", "SIP WebSocket listen address (empty disables)", &c.SIP.WS},
+		{"sip.wss", "SIP secure WebSocket listen address (empty disables)", &c.SIP.WSS},
+		{"sip.hostname", "host put in Via and Contact of requests Parley sends (default: the listener's address)", &c.SIP.Hostname},
+		{"media.address", "RTP address bound and advertised in SDP (default: the SIP address)", &c.Media.Address},
+		{"media.rtp_port_min", "lowest RTP port", &c.Media.RTPPortMin},
+		{"media.rtp_port_max", "highest RTP port", &c.Media.RTPPortMax},
+		{"calls.webhook_timeout", "how long an instruction fetch may take", &c.Calls.WebhookTimeout},
 	}
 }
 
@@ -220,6 +256,17 @@ func (c Config) Validate() error {
 	}
 	if err := c.Admission.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("admission: %w", err))
+	}
+	if c.Media.Address != "" {
+		if _, err := netip.ParseAddr(c.Media.Address); err != nil {
+			errs = append(errs, fmt.Errorf("media.address %q: %w", c.Media.Address, err))
+		}
+	}
+	if c.Media.RTPPortMin < 1024 || c.Media.RTPPortMax > 65535 || c.Media.RTPPortMax-c.Media.RTPPortMin < 3 {
+		errs = append(errs, fmt.Errorf("media.rtp_port_min/max %d-%d: want 1024 ≤ min < max ≤ 65535", c.Media.RTPPortMin, c.Media.RTPPortMax))
+	}
+	if c.Calls.WebhookTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("calls.webhook_timeout %s must be positive", c.Calls.WebhookTimeout))
 	}
 	return errors.Join(errs...)
 }

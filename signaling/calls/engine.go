@@ -232,6 +232,20 @@ func resolve(base, ref string) (string, error) {
 // Run carries out an inbound call from its first instruction fetch to its
 // end, and returns why it ended (nil for a normal end).
 func (e *Engine) Run(ctx context.Context, c *Call, leg Leg) error {
+	return e.run(ctx, c, leg, false)
+}
+
+// RunAnswered carries out a call Parley placed, on a leg that is already
+// connected: the call is in progress from its first instruction fetch.
+func (e *Engine) RunAnswered(ctx context.Context, c *Call, leg Leg) error {
+	return e.run(ctx, c, leg, true)
+}
+
+// Status moves a call that the engine does not run yet (an outbound call
+// being dialled) to a new status, reporting it like any other change.
+func (e *Engine) Status(c *Call, status string) { e.status(c, status) }
+
+func (e *Engine) run(ctx context.Context, c *Call, leg Leg, answered bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -250,9 +264,16 @@ func (e *Engine) Run(ctx context.Context, c *Call, leg Leg) error {
 		delete(e.live, c.Sid)
 		e.mu.Unlock()
 	}()
-	e.status(c, StatusRinging)
 	r := &run{e: e, call: c, leg: leg}
-	err := r.loop(ctx, request{URL: c.VoiceURL, Method: c.VoiceMethod})
+	var err error
+	if answered {
+		err = r.answer(ctx, nil)
+	} else {
+		e.status(c, StatusRinging)
+	}
+	if err == nil {
+		err = r.loop(ctx, request{URL: c.VoiceURL, Method: c.VoiceMethod})
+	}
 	r.finish(err)
 	if errors.Is(err, ErrHungUp) {
 		return nil

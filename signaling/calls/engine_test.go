@@ -595,7 +595,7 @@ func TestStatusCallbacks(t *testing.T) {
 		}
 		if r.PostForm.Get("CallStatus") == StatusCompleted && fails > 0 {
 			fails--
-			http.Error(w, "try later", 503) // the first completed callback fails and is retried
+			http.Error(w, "try later", http.StatusServiceUnavailable) // the first completed callback fails and is retried
 			return
 		}
 		got = append(got, r.PostForm)
@@ -604,7 +604,7 @@ func TestStatusCallbacks(t *testing.T) {
 	sc := &StatusCallbacks{Webhooks: &webhook.Client{Timeout: time.Second}, Backoff: 50 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go sc.Run(ctx, 2)
+	go sc.Run(ctx)
 
 	a := newApp(t, map[string]string{"/voice": `<Response><Pause length="1"/><Play>/tone.wav</Play></Response>`})
 	f := newFixture(t, nil, func(c *Config) { c.Events = sc })

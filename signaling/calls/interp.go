@@ -560,6 +560,9 @@ func (r *run) bridge(ctx context.Context, d *twiml.Dial, res DialResult) (time.D
 	callee := res.Leg
 	if err := r.answer(ctx, res.Media.Codecs); err != nil {
 		_ = callee.Hangup(context.Background())
+		if r.callerGone() { // hung up just as the other party answered
+			return 0, true, nil
+		}
 		return 0, false, err
 	}
 	star := make(chan struct{}, 1)

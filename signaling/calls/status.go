@@ -2,6 +2,7 @@ package calls
 
 import (
 	"context"
+	"hash/fnv"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -42,17 +43,19 @@ func (c *Call) wants(event string) bool {
 	return false
 }
 
-// StatusCallbacks delivers call status callbacks off the call's path: a
-// bounded queue, a few workers, retries with back-off. A full queue drops
-// the callback (and logs it) rather than ever stalling a call.
+// StatusCallbacks delivers call status callbacks off the call's path:
+// bounded queues, a few workers, retries with back-off. Each call's
+// callbacks go through one worker, so they arrive in order. A full queue
+// drops the callback (and logs it) rather than ever stalling a call.
 type StatusCallbacks struct {
 	Webhooks *webhook.Client
 	Log      *slog.Logger
 	Retries  int           // attempts after the first (default 3)
 	Backoff  time.Duration // first retry delay, doubled each time (default 1s)
+	Workers  int           // default 4
 
-	once  sync.Once
-	queue chan statusJob
+	once   sync.Once
+	queues []chan statusJob
 }
 
 type statusJob struct {
@@ -62,7 +65,13 @@ type statusJob struct {
 
 func (s *StatusCallbacks) init() {
 	s.once.Do(func() {
-		s.queue = make(chan statusJob, 4096)
+		if s.Workers <= 0 {
+			s.Workers = 4
+		}
+		s.queues = make([]chan statusJob, s.Workers)
+		for i := range s.queues {
+			s.queues[i] = make(chan statusJob, 1024)
+		}
 		if s.Log == nil {
 			s.Log = slog.New(slog.DiscardHandler)
 		}
@@ -103,8 +112,10 @@ func (s *StatusCallbacks) CallStatus(c *Call, status string) {
 		p.Set("CallDuration", strconv.Itoa(wholeSeconds(snap.Duration)))
 	}
 	job := statusJob{req: webhook.Request{URL: c.StatusCallback, Method: c.StatusCallbackMethod, Params: p, AuthToken: c.AuthToken}, callID: c.Sid}
+	h := fnv.New32a()
+	h.Write([]byte(c.Sid))
 	select {
-	case s.queue <- job:
+	case s.queues[int(h.Sum32())%len(s.queues)] <- job:
 	default:
 		s.Log.Error("status callback queue full; callback dropped", "call", c.Sid, "status", status)
 	}
@@ -113,11 +124,11 @@ func (s *StatusCallbacks) CallStatus(c *Call, status string) {
 // RecordingDone is not a status callback.
 func (s *StatusCallbacks) RecordingDone(Recording) {}
 
-// Run delivers queued callbacks with workers until ctx ends.
-func (s *StatusCallbacks) Run(ctx context.Context, workers int) {
+// Run delivers queued callbacks, one worker per queue, until ctx ends.
+func (s *StatusCallbacks) Run(ctx context.Context) {
 	s.init()
 	var wg sync.WaitGroup
-	for i := 0; i < max(workers, 1); i++ {
+	for _, q := range s.queues {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -125,7 +136,7 @@ func (s *StatusCallbacks) Run(ctx context.Context, workers int) {
 				select {
 				case <-ctx.Done():
 					return
-				case job := <-s.queue:
+				case job := <-q:
 					s.deliver(ctx, job)
 				}
 			}

@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parleyhq/parley/presence"
+)
+
+func openSIPTestStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "core.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestHA1(t *testing.T) {
+	// RFC 7616 §3.9.1: the SHA-256 HA1 of Mufasa:http-auth@example.org:Circle of Life.
+	if _, s := HA1("Mufasa", "http-auth@example.org", "Circle of Life"); s != "7987c64c30e25f1b74be53f966b49b90f2808aa92faf9a00262392d7b4794232" {
+		t.Fatalf("sha256 HA1 = %s", s)
+	}
+	// RFC 2617 §3.5: HA1 for Mufasa:testrealm@host.com:Circle Of Life.
+	if m, _ := HA1("Mufasa", "testrealm@host.com", "Circle Of Life"); m != "939e7578ed9e3c518a452acee763bce9" {
+		t.Fatalf("md5 HA1 = %s", m)
+	}
+}
+
+func TestDigestCredential(t *testing.T) {
+	ctx := context.Background()
+	s := openSIPTestStore(t)
+	acc, err := s.CreateAccount(ctx, NewAccount{FriendlyName: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.CreateAccount(ctx, NewAccount{FriendlyName: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom, err := s.CreateSIPDomain(ctx, acc.Sid, NewSIPDomain{DomainName: "Pbx.Example.COM", RegistrationEnabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dom.DomainName != "pbx.example.com" {
+		t.Fatalf("domain name not normalised: %q", dom.DomainName)
+	}
+	if _, err := s.CreateSIPDomain(ctx, other.Sid, NewSIPDomain{DomainName: "pbx.example.com"}); err == nil {
+		t.Fatal("duplicate domain name accepted")
+	}
+	if _, err := s.CreateSIPDomain(ctx, acc.Sid, NewSIPDomain{DomainName: "bad domain"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad domain: %v", err)
+	}
+	list, err := s.CreateSIPCredentialList(ctx, acc.Sid, "phones")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateSIPCredential(ctx, acc.Sid, list.Sid, "alice", "short", "parley"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("short password: %v", err)
+	}
+	if _, err := s.CreateSIPCredential(ctx, acc.Sid, list.Sid, "al ice", "long-enough-pw", "parley"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad username: %v", err)
+	}
+	if _, err := s.CreateSIPCredential(ctx, other.Sid, list.Sid, "mallory", "long-enough-pw", "parley"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("credential in another account's list: %v", err)
+	}
+	cred, err := s.CreateSIPCredential(ctx, acc.Sid, list.Sid, "alice", "long-enough-pw", "parley")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMD5, wantSHA := HA1("alice", "parley", "long-enough-pw")
+	if cred.HA1MD5 != wantMD5 || cred.HA1SHA256 != wantSHA {
+		t.Fatal("HA1 mismatch")
+	}
+	if _, err := s.CreateSIPCredential(ctx, acc.Sid, list.Sid, "alice", "long-enough-pw", "parley"); err == nil {
+		t.Fatal("duplicate username in list accepted")
+	}
+
+	// Not mapped yet: the user is unknown to the domain.
+	if _, err := s.DigestCredential(ctx, "pbx.example.com", "alice"); !errors.Is(err, presence.ErrUnknownUser) {
+		t.Fatalf("unmapped: %v", err)
+	}
+	if err := s.MapSIPCredentialList(ctx, other.Sid, dom.Sid, list.Sid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cross-account map: %v", err)
+	}
+	if err := s.MapSIPCredentialList(ctx, acc.Sid, dom.Sid, list.Sid); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MapSIPCredentialList(ctx, acc.Sid, dom.Sid, list.Sid); err != nil {
+		t.Fatalf("mapping twice: %v", err)
+	}
+	tests := []struct {
+		domain, user string
+		want         error
+	}{
+		{"pbx.example.com", "alice", nil},
+		{"PBX.example.com", "alice", nil},
+		{"pbx.example.com", "bob", presence.ErrUnknownUser},
+		{"nope.example.com", "alice", presence.ErrUnknownDomain},
+	}
+	prepared, err := s.SIPCredentials(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prepared.Close()
+	for _, tt := range tests {
+		got, err := s.DigestCredential(ctx, tt.domain, tt.user)
+		if got2, err2 := prepared.DigestCredential(ctx, tt.domain, tt.user); got2 != got || !errors.Is(err2, tt.want) {
+			t.Fatalf("prepared lookup differs: %+v %v", got2, err2)
+		}
+		if !errors.Is(err, tt.want) {
+			t.Fatalf("%s@%s: err %v, want %v", tt.user, tt.domain, err, tt.want)
+		}
+		if err == nil && (got.AccountSid != acc.Sid || got.HA1MD5 != wantMD5 || got.HA1SHA256 != wantSHA || got.Realm != "parley" || got.Domain != "pbx.example.com") {
+			t.Fatalf("got %+v", got)
+		}
+	}
+	if err := s.SetSIPDomainRegistration(ctx, acc.Sid, dom.Sid, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DigestCredential(ctx, "pbx.example.com", "alice"); !errors.Is(err, presence.ErrRegistrationDisabled) {
+		t.Fatalf("disabled: %v", err)
+	}
+	if err := s.SetSIPDomainRegistration(ctx, acc.Sid, dom.Sid, true); err != nil {
+		t.Fatal(err)
+	}
+	// A suspended account's domains do not authenticate anyone.
+	if _, err := s.W.ExecContext(ctx, `UPDATE accounts SET status = 'suspended' WHERE sid = ?`, acc.Sid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DigestCredential(ctx, "pbx.example.com", "alice"); !errors.Is(err, presence.ErrUnknownDomain) {
+		t.Fatalf("suspended account: %v", err)
+	}
+	if _, err := s.W.ExecContext(ctx, `UPDATE accounts SET status = 'active' WHERE sid = ?`, acc.Sid); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSIPCredential(ctx, acc.Sid, cred.Sid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DigestCredential(ctx, "pbx.example.com", "alice"); !errors.Is(err, presence.ErrUnknownUser) {
+		t.Fatalf("deleted credential: %v", err)
+	}
+	doms, _, err := s.ListSIPDomains(ctx, acc.Sid, Page{Size: 10})
+	if err != nil || len(doms) != 1 {
+		t.Fatalf("list domains: %v %v", doms, err)
+	}
+}
+
+func TestBindingsPersistence(t *testing.T) {
+	ctx := context.Background()
+	s := openSIPTestStore(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	s.now = func() time.Time { return now }
+	b1 := presence.Binding{AccountSid: "AC1", Identity: "sip:alice@example.com", Key: "sip:alice@127.0.0.1:5070", Contact: "sip:alice@127.0.0.1:5070",
+		CallID: "c1", CSeq: 7, Q: 0.5, Expires: now.Add(time.Hour), Transport: "tcp", Source: "127.0.0.1:5070", Local: "127.0.0.1:5060",
+		FlowID: "tcp/127.0.0.1:5070", UserAgent: "ua", Updated: now}
+	b2 := b1
+	b2.Key, b2.Contact, b2.InstanceID, b2.RegID = "<urn:uuid:1>;1", "sip:alice@127.0.0.1:5080", "<urn:uuid:1>", 1
+	expired := b1
+	expired.Key, expired.Expires = "old", now.Add(-time.Second)
+	if err := s.SaveBindings(ctx, []presence.Binding{b1, b2, expired}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadBindings(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("loaded %d bindings, want 2: %+v", len(got), got)
+	}
+	for _, g := range got {
+		want := b1
+		if g.Key == b2.Key {
+			want = b2
+		}
+		if g != want {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", g, want)
+		}
+	}
+	b1.CSeq, b1.Expires = 8, now.Add(2*time.Hour)
+	if err := s.SaveBindings(ctx, []presence.Binding{b1}, []presence.BindingKey{b2.BindingKey()}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.LoadBindings(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].CSeq != 8 || !got[0].Expires.Equal(b1.Expires) {
+		t.Fatalf("after update: %+v", got)
+	}
+	if got, _ := s.LoadBindings(ctx, now.Add(3*time.Hour)); len(got) != 0 {
+		t.Fatalf("expired bindings loaded: %+v", got)
+	}
+}

@@ -1,0 +1,469 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/signaling/calls"
+	"github.com/parleyhq/parley/signaling/media"
+)
+
+// Invite is what call routing knows of an authenticated inbound INVITE.
+type Invite struct {
+	AccountSid string // the caller's account
+	Identity   string // the caller: "client:alice" or "sip:alice@domain"
+	Domain     string // the Request-URI host
+	User       string // the Request-URI user (the dialled user or number)
+	From, To   string // as webhooks show them
+	CallerName string
+	// ApplicationSid is the outgoing application of a token caller ("" for Digest callers).
+	ApplicationSid string
+}
+
+// ErrNoRoute means no application takes the call (SIP 404).
+var ErrNoRoute = errors.New("sip: no route for the call")
+
+// CallRouter picks the account and application that take an inbound call and
+// admits it. Errors: ErrNoRoute → 404, *admission.Denial → 503 with
+// Retry-After, anything else → 500.
+type CallRouter interface {
+	RouteInvite(ctx context.Context, in Invite) (*calls.Call, error)
+}
+
+// CallRunner runs a routed call on a leg (calls.Engine implements it).
+type CallRunner interface {
+	Run(ctx context.Context, c *calls.Call, leg calls.Leg) error
+}
+
+// ClientTargets lists the identities a <Dial><Client>name</Client> reaches in
+// an account: client:name and the SIP users called name on its domains.
+type ClientTargets interface {
+	ClientIdentities(ctx context.Context, accountSid, name string) ([]string, error)
+}
+
+// CallConfig enables calls on a Server. Set it with EnableCalls before Run.
+type CallConfig struct {
+	Router  CallRouter
+	Runner  CallRunner
+	Targets ClientTargets
+	Ports   *media.PortRange
+	// MediaAddr is the address RTP endpoints bind and SDP advertises.
+	MediaAddr netip.Addr
+	// Codecs are the audio codecs offered and accepted, by name, in order of
+	// preference for generated media (G.711 first).
+	Codecs []string
+}
+
+// callLegs indexes the dialogs of running calls by Call-ID, for the
+// in-dialog requests (ACK, BYE, INFO) that belong to them.
+type callLegs struct {
+	mu   sync.Mutex
+	legs map[string]dialogLeg
+}
+
+type dialogLeg interface {
+	readAck(req *sip.Request, tx sip.ServerTransaction)
+	readBye(req *sip.Request, tx sip.ServerTransaction) error
+	digit(d byte)
+}
+
+func (c *callLegs) put(callID string, l dialogLeg) {
+	c.mu.Lock()
+	c.legs[callID] = l
+	c.mu.Unlock()
+}
+
+func (c *callLegs) drop(callID string) {
+	c.mu.Lock()
+	delete(c.legs, callID)
+	c.mu.Unlock()
+}
+
+func (c *callLegs) get(req *sip.Request) (dialogLeg, bool) {
+	id := req.CallID()
+	if id == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.legs[id.Value()]
+	return l, ok
+}
+
+// EnableCalls makes the server take INVITEs and dial out; call before Listen/Run.
+func (s *Server) EnableCalls(cc CallConfig) {
+	if len(cc.Codecs) == 0 {
+		cc.Codecs = []string{"PCMU", "PCMA", "opus", "telephone-event"}
+	}
+	s.calls = &cc
+	s.legs = &callLegs{legs: map[string]dialogLeg{}}
+}
+
+// registerCallHandlers is called by Listen once the sipgo server exists.
+func (s *Server) registerCallHandlers() {
+	if s.calls == nil {
+		return
+	}
+	s.srv.OnInvite(s.guard(s.handleInvite))
+	s.srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) {
+		if l, ok := s.legs.get(req); ok {
+			l.readAck(req, tx)
+		}
+	})
+	s.srv.OnBye(s.guard(func(req *sip.Request, r responder) {
+		l, ok := s.legs.get(req)
+		tx, isTx := r.(sip.ServerTransaction)
+		if !ok || !isTx {
+			s.respond(r, req, 481, "Call/Transaction Does Not Exist")
+			return
+		}
+		if err := l.readBye(req, tx); err != nil {
+			s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		}
+	}))
+	s.srv.OnInfo(s.guard(func(req *sip.Request, tx responder) {
+		l, ok := s.legs.get(req)
+		if !ok {
+			s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+			return
+		}
+		if d, ok := infoDigit(req); ok {
+			l.digit(d)
+		}
+		s.respond(tx, req, 200, "OK")
+	}))
+	s.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		// A CANCEL that matched no INVITE transaction (sipgo answers the rest).
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	})
+}
+
+// infoDigit reads a DTMF key from a SIP INFO body (application/dtmf-relay
+// "Signal=5" or application/dtmf "5").
+func infoDigit(req *sip.Request) (byte, bool) {
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = strings.ToLower(h.Value())
+	}
+	body := strings.TrimSpace(string(req.Body()))
+	switch {
+	case strings.HasPrefix(ct, "application/dtmf-relay"):
+		for _, line := range strings.Split(body, "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "signal") {
+				body = strings.TrimSpace(v)
+				break
+			}
+		}
+	case strings.HasPrefix(ct, "application/dtmf"):
+	default:
+		return 0, false
+	}
+	if len(body) == 1 {
+		if _, err := media.DTMFCode(body[0]); err == nil {
+			return body[0], true
+		}
+	}
+	return 0, false
+}
+
+func (s *Server) dialogUA() *sipgo.DialogUA {
+	return &sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: s.contactFor("udp")}, RewriteContact: true}
+}
+
+func (s *Server) contactHeader(transport string) sip.ContactHeader {
+	return sip.ContactHeader{Address: s.contactFor(strings.ToLower(transport))}
+}
+
+// handleInvite takes an inbound call: authenticate, check the offer, route
+// and admit, then run it on this goroutine until it ends (sipgo keeps the
+// INVITE transaction while the handler runs).
+func (s *Server) handleInvite(req *sip.Request, r responder) {
+	tx, ok := r.(sip.ServerTransaction)
+	if !ok {
+		s.respond(r, req, 500, "Server Internal Error")
+		return
+	}
+	if to := req.To(); to != nil {
+		if _, tagged := to.Params.Get("tag"); tagged {
+			s.respond(tx, req, 488, "Re-INVITE Not Supported") // in-dialog offers are not supported yet
+			return
+		}
+	}
+	ctx, cancel := requestContext()
+	domain := req.Recipient.Host
+	p, ok := s.authenticate(ctx, req, tx, domain)
+	cancel()
+	if !ok {
+		return
+	}
+	offer, err := media.ParseSDP(req.Body())
+	if err != nil {
+		s.respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 parley "`+sanitize(err.Error())+`"`))
+		return
+	}
+	accepted := media.Negotiate(offer.Codecs, s.calls.Codecs...)
+	if _, _, ok := (media.Session{Codecs: accepted}).First(); !ok {
+		s.respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 parley "no common audio codec"`))
+		return
+	}
+	offer.Codecs = accepted
+
+	in := Invite{AccountSid: p.AccountSid, Identity: p.Identity, Domain: domain, User: req.Recipient.User,
+		From: p.Identity, To: "sip:" + req.Recipient.User + "@" + domain}
+	if f := req.From(); f != nil {
+		in.CallerName = sanitize(f.DisplayName)
+	}
+	if p.Bearer {
+		in.ApplicationSid = p.OutgoingApp
+	}
+	rctx, rcancel := requestContext()
+	call, err := s.calls.Router.RouteInvite(rctx, in)
+	rcancel()
+	if err != nil {
+		var denial *admission.Denial
+		switch {
+		case errors.Is(err, ErrNoRoute):
+			s.respond(tx, req, 404, "Not Found")
+		case errors.As(err, &denial):
+			s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(admission.RetryAfterSeconds(denial))))
+		default:
+			s.log.Error("call routing failed", "err", err)
+			s.respond(tx, req, 500, "Server Internal Error")
+		}
+		return
+	}
+	ua := s.dialogUA()
+	ua.ContactHDR = s.contactHeader(req.Transport())
+	dtx, err := ua.ReadInvite(req, tx)
+	if err != nil {
+		s.respond(tx, req, 500, "Server Internal Error")
+		return
+	}
+	leg := &inboundLeg{s: s, dtx: dtx, invite: req, offer: offer, digits: make(chan byte, 16)}
+	callID := req.CallID().Value()
+	s.legs.put(callID, leg)
+	defer s.legs.drop(callID)
+	defer leg.close()
+	if err := s.calls.Runner.Run(context.Background(), call, leg); err != nil {
+		s.log.Warn("call ended with an error", "call", call.Sid, "err", err)
+	}
+}
+
+// sanitize keeps a value safe to put in a header: no CR, LF or quotes.
+func sanitize(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == '"' || r < 0x20 {
+			return ' '
+		}
+		return r
+	}, v)
+}
+
+// inboundLeg is the caller's side of a call that arrived by SIP.
+type inboundLeg struct {
+	s      *Server
+	dtx    *sipgo.DialogServerSession
+	invite *sip.Request
+	offer  media.Session
+	digits chan byte
+
+	mu       sync.Mutex
+	answered bool
+	final    bool
+	media    calls.LegMedia
+	ep       *media.Endpoint
+}
+
+func (l *inboundLeg) Offer() []media.RTPCodec { return l.offer.Codecs }
+
+// choose picks the answer's codecs among the offer: prefer's names first
+// (pass-through to a dialled party), else the offer's first G.711 law; plus
+// telephone-event when offered.
+func choose(offer []media.RTPCodec, prefer []media.RTPCodec) ([]media.RTPCodec, error) {
+	var audio *media.RTPCodec
+	names := []string{"PCMU", "PCMA"}
+	if len(prefer) > 0 {
+		names = nil
+		for _, p := range prefer {
+			if !p.Is("telephone-event") {
+				names = append(names, p.Name)
+			}
+		}
+	}
+	for _, name := range names {
+		for i := range offer {
+			if offer[i].Is(name) && audio == nil {
+				audio = &offer[i]
+			}
+		}
+	}
+	if audio == nil {
+		return nil, errors.New("no codec in common with the other party")
+	}
+	out := []media.RTPCodec{*audio}
+	for _, c := range offer {
+		if c.Is("telephone-event") {
+			out = append(out, c)
+			break
+		}
+	}
+	return out, nil
+}
+
+func legMedia(ep *media.Endpoint, codecs []media.RTPCodec) calls.LegMedia {
+	m := calls.LegMedia{Endpoint: ep, Codec: media.PCMU, Codecs: codecs}
+	audio, ev, _ := media.Session{Codecs: codecs}.First()
+	if audio.Is("PCMA") {
+		m.Codec = media.PCMA
+	}
+	m.EventPT = ev
+	return m
+}
+
+func (l *inboundLeg) Answer(ctx context.Context, prefer []media.RTPCodec) (calls.LegMedia, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.answered {
+		return l.media, nil
+	}
+	if l.final {
+		return calls.LegMedia{}, errors.New("the call was already refused")
+	}
+	codecs, err := choose(l.offer.Codecs, prefer)
+	if err != nil {
+		return calls.LegMedia{}, err
+	}
+	ep, err := l.s.calls.Ports.Listen(l.s.calls.MediaAddr)
+	if err != nil {
+		return calls.LegMedia{}, fmt.Errorf("answer: %w", err)
+	}
+	ep.SetRemote(l.offer.RTP())
+	answer := media.Session{Addr: l.s.calls.MediaAddr, Port: int(ep.Local().Port()), Codecs: codecs, PTime: 20}
+	sessID := uint64(time.Now().UnixNano())
+	if err := l.dtx.RespondSDP(answer.Marshal(sessID, sessID)); err != nil {
+		ep.Close()
+		return calls.LegMedia{}, fmt.Errorf("answer: %w", err)
+	}
+	l.answered, l.final, l.ep = true, true, ep
+	l.media = legMedia(ep, codecs)
+	return l.media, nil
+}
+
+func (l *inboundLeg) Ringing(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.final {
+		return nil
+	}
+	return l.dtx.Respond(180, "Ringing", nil)
+}
+
+func (l *inboundLeg) Reject(ctx context.Context, status int, reason string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.final {
+		return nil
+	}
+	l.final = true
+	if reason == "" {
+		reason = reasonPhrase(status)
+	}
+	return l.dtx.Respond(status, reason, nil)
+}
+
+func (l *inboundLeg) Hangup(ctx context.Context) error {
+	l.mu.Lock()
+	answered, final := l.answered, l.final
+	l.final = true
+	l.mu.Unlock()
+	if !answered {
+		if final {
+			return nil
+		}
+		return l.dtx.Respond(480, "Temporarily Unavailable", nil)
+	}
+	cont := l.invite.Contact()
+	if cont == nil {
+		return errors.New("hangup: the INVITE had no Contact")
+	}
+	bye := sip.NewRequest(sip.BYE, cont.Address)
+	bye.SetDestination(l.invite.Source()) // back over the flow the call came in on
+	if strings.EqualFold(l.invite.Transport(), "udp") {
+		bye.Laddr = l.s.udpLaddr
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return l.dtx.WriteBye(ctx, bye)
+}
+
+func (l *inboundLeg) Done() <-chan struct{} { return l.dtx.Context().Done() }
+func (l *inboundLeg) Digits() <-chan byte   { return l.digits }
+
+func (l *inboundLeg) readAck(req *sip.Request, tx sip.ServerTransaction) { _ = l.dtx.ReadAck(req, tx) }
+func (l *inboundLeg) readBye(req *sip.Request, tx sip.ServerTransaction) error {
+	return l.dtx.ReadBye(req, tx)
+}
+
+func (l *inboundLeg) digit(d byte) {
+	select {
+	case l.digits <- d:
+	default:
+	}
+}
+
+func (l *inboundLeg) close() {
+	l.mu.Lock()
+	ep := l.ep
+	l.mu.Unlock()
+	if ep != nil {
+		ep.Close()
+	}
+	l.dtx.Close()
+}
+
+func reasonPhrase(code int) string {
+	switch code {
+	case 404:
+		return "Not Found"
+	case 480:
+		return "Temporarily Unavailable"
+	case 486:
+		return "Busy Here"
+	case 488:
+		return "Not Acceptable Here"
+	case 500:
+		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
+	case 603:
+		return "Decline"
+	}
+	return "Error"
+}
+
+// AdvertisedHost is the address Parley puts in Via and Contact (and, by
+// default, in SDP): the configured hostname, else the listener's address.
+// Valid after Listen.
+func (s *Server) AdvertisedHost() string {
+	if s.cfg.Hostname != "" {
+		return s.cfg.Hostname
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.advertisedHost()
+}
+
+// Realm is the Digest realm in force (credentials are hashed with it).
+func (s *Server) Realm() string { return s.cfg.Realm }

@@ -1,0 +1,98 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/presence"
+)
+
+// credCache keeps Digest credential lookups (and definite misses) for a
+// short time so that a REGISTER does not cost a database query: at
+// thousands of registrations per second the SQLite lookup was the largest
+// cost of the registrar. Changes to credentials take effect after ttl, or at
+// once through Server.ForgetCredentials.
+type credCache struct {
+	ttl time.Duration
+	max int
+
+	mu sync.Mutex
+	m  map[credKey]credEntry
+}
+
+type credKey struct{ domain, user string }
+
+type credEntry struct {
+	cred    presence.DigestCredential
+	err     error
+	expires time.Time
+}
+
+func newCredCache(ttl time.Duration, max int) *credCache {
+	return &credCache{ttl: ttl, max: max, m: map[credKey]credEntry{}}
+}
+
+func cacheable(err error) bool {
+	return err == nil || errors.Is(err, presence.ErrUnknownDomain) || errors.Is(err, presence.ErrUnknownUser) ||
+		errors.Is(err, presence.ErrRegistrationDisabled)
+}
+
+func (c *credCache) lookup(ctx context.Context, src Credentials, domain, user string, now time.Time) (presence.DigestCredential, error) {
+	if c.ttl <= 0 {
+		return src.DigestCredential(ctx, domain, user)
+	}
+	k := credKey{strings.ToLower(domain), user}
+	c.mu.Lock()
+	e, ok := c.m[k]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.cred, e.err
+	}
+	cred, err := src.DigestCredential(ctx, domain, user)
+	if !cacheable(err) {
+		return cred, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		c.evictLocked(now)
+	}
+	c.m[k] = credEntry{cred: cred, err: err, expires: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return cred, err
+}
+
+// evictLocked drops expired entries, and if none were, about a tenth of the
+// cache (map order is random enough for this).
+func (c *credCache) evictLocked(now time.Time) {
+	before := len(c.m)
+	for k, e := range c.m {
+		if !now.Before(e.expires) {
+			delete(c.m, k)
+		}
+	}
+	if len(c.m) < before {
+		return
+	}
+	n := max(1, c.max/10)
+	for k := range c.m {
+		if n == 0 {
+			break
+		}
+		delete(c.m, k)
+		n--
+	}
+}
+
+func (c *credCache) forget() {
+	c.mu.Lock()
+	c.m = map[credKey]credEntry{}
+	c.mu.Unlock()
+}
+
+// ForgetCredentials drops cached Digest credentials; call it after SIP
+// credentials, credential lists or domains change so the change applies at
+// once instead of after Config.CredentialCacheTTL.
+func (s *Server) ForgetCredentials() { s.creds.forget() }

@@ -1,0 +1,16 @@
+// Package sip is Parley's SIP front end on sipgo: listeners for UDP, TCP,
+// TLS, WebSocket and secure WebSocket (RFC 7118), an RFC 3261 §10 registrar
+// with Digest (MD5 and SHA-256, RFC 7616/8760) and Bearer access-token
+// (RFC 8898) authentication, the application-level message checks sipgo's
+// parser leaves to its users (RFC 4475), and the presence event package
+// (RFC 6665, RFC 3856) with PIDF bodies.
+//
+// Bindings live in a presence.Registry. Every binding remembers the flow
+// (connection) it arrived on; Server.TransactionRequest sends a request to a
+// binding over that flow, which is how browsers registered over WebSocket with
+// .invalid contacts are reached. A binding whose connection closes is removed.
+//
+// The composition root creates a Server with New(Config, Deps), runs it with
+// Run(ctx) and stops it with Close. Deps holds the consumer-owned interfaces
+// Credentials (SIP domain users), TokenVerifier and the presence registry.
+package sip

@@ -1,0 +1,98 @@
+package sip
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+)
+
+func udpExchange(t *testing.T, conn net.Conn, msg string) string {
+	t.Helper()
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 8192)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no response: %v", err)
+	}
+	return string(buf[:n])
+}
+
+func registerMsg(branch string, cseq int, auth string) string {
+	if auth != "" {
+		auth = "Authorization: " + auth + "\r\n"
+	}
+	return fmt.Sprintf("REGISTER sip:%s SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK%s\r\n"+
+		"From: <sip:alice@%s>;tag=st1\r\nTo: <sip:alice@%s>\r\nCall-ID: stateless-1\r\nCSeq: %d REGISTER\r\n"+
+		"Contact: <sip:alice@127.0.0.1:5999>\r\nMax-Forwards: 70\r\n%sContent-Length: 0\r\n\r\n",
+		testDomain, branch, testDomain, testDomain, cseq, auth)
+}
+
+func TestStatelessUDPRegisterRetransmissions(t *testing.T) {
+	e := newEnv(t, "", nil)
+	conn, err := net.Dial("udp", e.addr("udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A retransmitted request gets the very same response (same nonce).
+	first := udpExchange(t, conn, registerMsg("b1", 1, ""))
+	again := udpExchange(t, conn, registerMsg("b1", 1, ""))
+	if !strings.HasPrefix(first, "SIP/2.0 401") || first != again {
+		t.Fatalf("retransmission answered differently:\n%s\n---\n%s", first, again)
+	}
+	res, err := sip.ParseMessage([]byte(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := digest.ParseChallenge(res.(*sip.Response).GetHeader("WWW-Authenticate").Value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := digest.Digest(ch, digest.Options{Method: "REGISTER", URI: "sip:" + testDomain, Username: "alice", Password: testPassword, Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The authorized request and its retransmission are both 200: the
+	// retransmission is not taken for a nonce replay.
+	ok1 := udpExchange(t, conn, registerMsg("b2", 2, cred.String()))
+	ok2 := udpExchange(t, conn, registerMsg("b2", 2, cred.String()))
+	if !strings.HasPrefix(ok1, "SIP/2.0 200") || ok1 != ok2 {
+		t.Fatalf("authorized retransmission:\n%s\n---\n%s", ok1, ok2)
+	}
+	// The same credentials in a new transaction are a replay.
+	if got := udpExchange(t, conn, registerMsg("b3", 3, cred.String())); !strings.HasPrefix(got, "SIP/2.0 403 Nonce Replayed") {
+		t.Fatalf("replay in a new transaction:\n%s", got)
+	}
+	// After Timer J the cache forgets the transaction.
+	e.clk.Advance(sip.Timer_J + time.Second)
+	e.srv.udpReg.sweep(e.clk.Now())
+	e.srv.udpReg.mu.Lock()
+	n := len(e.srv.udpReg.seen)
+	e.srv.udpReg.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d responses kept after Timer J", n)
+	}
+}
+
+func TestUDPRegisterThroughTransactions(t *testing.T) {
+	e := newEnv(t, "", func(c *Config) { c.UDPRegisterTransactions = true })
+	if e.srv.udpReg != nil {
+		t.Fatal("stateless path enabled")
+	}
+	c := e.newClient("udp")
+	if res := c.register("alice", testPassword, []string{"<sip:alice@127.0.0.1:6300>"}); res.StatusCode != 200 {
+		t.Fatalf("register: %d %s", res.StatusCode, res.Reason)
+	}
+	if bs := e.bindings("sip:alice@" + testDomain); len(bs) != 1 || bs[0].Transport != "udp" {
+		t.Fatalf("bindings %+v", bs)
+	}
+}
