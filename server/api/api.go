@@ -162,7 +162,6 @@ func (a *API) routes() {
 	a.handle("GET "+Prefix+"/Accounts/{account}/Limits.json", a.listLimits)
 	a.handle("POST "+Prefix+"/Accounts/{account}/Limits.json", a.setLimit)
 
-
 	a.sipRoutes()
 	a.mux.HandleFunc(Prefix+"/", a.unrouted)
 }
