@@ -11,7 +11,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: all build run test lint deps gen bench fuzz clean
+.PHONY: all build run test lint deps gen bench bench-sip fuzz clean
 
 all: build
 
@@ -42,9 +42,15 @@ deps:
 gen:
 	scripts/gen-proto.sh
 
-## bench: print the performance figures README records
+## bench: print the performance figures README records (bench-sip: registrar vs Kamailio, minutes)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+	$(GO) test -run '^$$' -bench RESTAdmission -benchtime 3s ./server/
+	$(GO) test -run '^$$' -bench Admission -benchtime 2s ./admission/
+	$(GO) test -run '^$$' -bench Ingest -benchtime 1000000x ./usage/
+	$(GO) test -run '^$$' -bench TriggerLatency -benchtime 300x ./usage/
+
+bench-sip:
+	bench/register/run.sh
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s

@@ -27,6 +27,7 @@ import (
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/plugins/sdk"
+	usageplugin "github.com/parleyhq/parley/plugins/usage"
 )
 
 const (
@@ -147,6 +148,14 @@ func testConfig(dir string) plugins.Config {
 
 func admissionEnv(dir string) []string {
 	env, err := admission.DefaultConfig().PluginEnv(filepath.Join(dir, "admission.db"))
+	if err != nil {
+		panic(err)
+	}
+	return env
+}
+
+func usageEnv(dir string) []string {
+	env, err := usageplugin.DefaultConfig().PluginEnv(filepath.Join(dir, "usage.db"))
 	if err != nil {
 		panic(err)
 	}
@@ -588,7 +597,7 @@ func TestProbeListsBuiltinAndExternal(t *testing.T) {
 	}
 	cat, err := plugins.NewCatalog(cfg, builtin.Specs(),
 		plugins.Command{Path: os.Args[0], Args: []string{"plugin", "serve"}},
-		map[string][]string{admission.PluginName: admissionEnv(dir)})
+		map[string][]string{admission.PluginName: admissionEnv(dir), usageplugin.PluginName: usageEnv(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,7 +608,7 @@ func TestProbeListsBuiltinAndExternal(t *testing.T) {
 	want := map[string]struct {
 		builtin bool
 		ok      bool
-	}{"admission": {true, true}, "ext-ok": {false, true}, "ext-bad": {false, false}}
+	}{"admission": {true, true}, "usage": {true, true}, "ext-ok": {false, true}, "ext-bad": {false, false}}
 	if len(list) != len(want) {
 		t.Fatalf("listed %d plugins: %+v", len(list), list)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/usage"
 )
 
 // callRouter decides who takes an inbound call, admits it, and runs it.
@@ -105,8 +107,24 @@ func (r *callRouter) ClientIdentities(ctx context.Context, accountSid, name stri
 
 // callRecords persists calls and recordings as the engine reports them.
 type callRecords struct {
-	store *store.Store
-	log   *slog.Logger
+	store   *store.Store
+	log     *slog.Logger
+	publish func(...usage.Event)
+}
+
+// legType is the usage category of the calling side: client, sip or number.
+func legType(c *calls.Call) string {
+	party := c.From
+	if c.Direction != "inbound" {
+		party = c.To
+	}
+	switch {
+	case strings.HasPrefix(party, "client:"):
+		return "client"
+	case strings.HasPrefix(party, "sip:"), strings.HasPrefix(party, "sips:"):
+		return "sip"
+	}
+	return "number"
 }
 
 func (c callRecords) CallStatus(call *calls.Call, status string) {
@@ -119,6 +137,9 @@ func (c callRecords) CallStatus(call *calls.Call, status string) {
 	if err != nil {
 		c.log.Error("saving call", "call", call.Sid, "err", err)
 	}
+	if !snap.Ended.IsZero() && c.publish != nil {
+		c.publish(usage.CallEnded(call.AccountSid, call.Sid, call.Direction, legType(call), snap.Duration, snap.Ended)...)
+	}
 }
 
 func (c callRecords) RecordingDone(r calls.Recording) {
@@ -127,5 +148,8 @@ func (c callRecords) RecordingDone(r calls.Recording) {
 	if err := c.store.CreateRecording(ctx, store.RecordingRecord{Sid: r.Sid, AccountSid: r.AccountSid, CallSid: r.CallSid,
 		Path: r.Path, Duration: r.Duration, DateCreated: r.Created}); err != nil && !errors.Is(err, context.Canceled) {
 		c.log.Error("saving recording", "recording", r.Sid, "err", err)
+	}
+	if c.publish != nil {
+		c.publish(usage.Recording(r.AccountSid, r.Sid, r.Duration, r.Created))
 	}
 }

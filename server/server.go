@@ -22,6 +22,7 @@ import (
 	"github.com/parleyhq/parley/internal/webhook"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
+	usageplugin "github.com/parleyhq/parley/plugins/usage"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/server/api"
@@ -30,6 +31,7 @@ import (
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
 	"github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/usage"
 )
 
 // Server is one running Parley node.
@@ -45,6 +47,9 @@ type Server struct {
 
 	plugins   *plugins.Supervisor
 	admission *admission.Client
+	usage     *usage.Publisher
+	triggers  *usage.Deliverer
+	usageAPI  *usage.Client
 
 	registry  *presence.Memory
 	creds     *store.SIPCredentials
@@ -115,7 +120,8 @@ func (s *Server) newVoice(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sipSrv, err := sip.New(s.cfg.SIP, sip.Deps{Credentials: creds, Tokens: &accesstoken.Verifier{Keys: s.store}, Registry: reg, Logger: s.log})
+	sipSrv, err := sip.New(s.cfg.SIP, sip.Deps{Credentials: creds, Tokens: &accesstoken.Verifier{Keys: s.store}, Registry: reg, Logger: s.log,
+		Registered: func(acct, key string) { s.publish(usage.Registration(acct, key, time.Now())) }})
 	if err != nil {
 		creds.Close()
 		return err
@@ -127,7 +133,8 @@ func (s *Server) newVoice(ctx context.Context) error {
 	s.engine = calls.New(calls.Config{
 		Webhooks:      hooks,
 		Dialer:        sipSrv.Dialer(),
-		Events:        calls.Fanout{callRecords{store: s.store, log: s.log}, s.callbacks},
+		Events:        calls.Fanout{callRecords{store: s.store, log: s.log, publish: s.publish}, s.callbacks},
+		Fetched:       func(c *calls.Call, n int) { s.publish(usage.TwiMLFetch(c.AccountSid, c.Sid, n, time.Now())) },
 		Log:           s.log.With("component", "calls"),
 		TTSCommand:    s.cfg.Calls.TTSCommand,
 		RecordingsDir: filepath.Join(s.cfg.DataDir, "recordings"),
@@ -200,7 +207,12 @@ func NewPluginCatalog(cfg config.Config) (*plugins.Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	cat, err := plugins.NewCatalog(cfg.Plugins, builtin.Specs(), self, map[string][]string{admission.PluginName: env})
+	usageEnv, err := cfg.Usage.Plugin.PluginEnv(filepath.Join(cfg.DataDir, "usage.db"))
+	if err != nil {
+		return nil, err
+	}
+	cat, err := plugins.NewCatalog(cfg.Plugins, builtin.Specs(), self,
+		map[string][]string{admission.PluginName: env, usageplugin.PluginName: usageEnv})
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
@@ -221,7 +233,31 @@ func (s *Server) newPlugins() error {
 		return fmt.Errorf("admission: %w", err)
 	}
 	s.plugins, s.admission = sup, adm
+	if s.cfg.Plugins.Use["usage"] != "" {
+		pub, err := usage.NewPublisher(sup, s.cfg.Usage, usage.PublisherOptions{
+			SpoolDir: filepath.Join(s.cfg.DataDir, "usage-spool"), Logger: s.log, Registerer: s.reg})
+		if err != nil {
+			return fmt.Errorf("usage: %w", err)
+		}
+		del, err := usage.NewDeliverer(sup, s.cfg.Usage, usage.DelivererOptions{
+			Accounts: usage.StoreAccounts{Store: s.store}, Actions: usage.PlatformActions{Store: s.store, Limits: adm},
+			Logger: s.log, Registerer: s.reg})
+		if err != nil {
+			return fmt.Errorf("usage: %w", err)
+		}
+		s.usage, s.triggers, s.usageAPI = pub, del, usage.NewClient(sup, s.cfg.Plugins.CallTimeout)
+	}
 	return nil
+}
+
+// publish sends usage events when usage is enabled; it never blocks.
+func (s *Server) publish(evs ...usage.Event) {
+	if s.usage == nil {
+		return
+	}
+	if err := s.usage.PublishAll(evs); err != nil {
+		s.log.Warn("usage event refused", "err", err)
+	}
 }
 
 // Store exposes the server's store (for tests and embedding).
@@ -230,9 +266,13 @@ func (s *Server) Store() *store.Store { return s.store }
 // Handler is the whole HTTP surface of the server.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	rest := api.New(s.store, api.Options{Log: s.log, Admission: s.admission, Limits: s.admission, Calls: s.engine,
+	opts := api.Options{Log: s.log, Admission: s.admission, Limits: s.admission, Calls: s.engine,
 		SIP:        api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry},
-		Originator: &originator{ctx: s.voiceCtx, store: s.store, adm: s.admission, engine: s.engine, dialer: s.sip.Dialer(), log: s.log}})
+		Originator: &originator{ctx: s.voiceCtx, store: s.store, adm: s.admission, engine: s.engine, dialer: s.sip.Dialer(), log: s.log}}
+	if s.usageAPI != nil {
+		opts.Usage, opts.Events = s.usageAPI, s.usage
+	}
+	rest := api.New(s.store, opts)
 	mux.Handle(api.Prefix+"/", rest)
 	mux.Handle("/v1/", rest)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -301,6 +341,20 @@ func (s *Server) Run(ctx context.Context, started func(Listening)) (err error) {
 		defer cancel()
 		err = errors.Join(err, s.admission.Close(cctx), s.plugins.Close())
 	}()
+	// Deferred after (so run before) the plugins stop: the deliverer and the
+	// publisher need the usage plugin to finish, after the voice stack and
+	// HTTP drained so that the last calls' events are sent.
+	if s.usage != nil {
+		s.usage.Start()
+		s.triggers.Start()
+		defer func() {
+			// After the listeners drained, so the last calls' events are sent.
+			s.triggers.Close()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			err = errors.Join(err, s.usage.Close(cctx))
+		}()
+	}
 	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("http listener: %w", err)

@@ -130,8 +130,9 @@ func TestReadyAndControlSocket(t *testing.T) {
 }
 
 // BenchmarkRESTAdmission measures Parley's own REST API (Basic auth against
-// SQLite, account fetch) over loopback with and without admission, in the
-// same run: 8 concurrent keep-alive clients over 64 accounts.
+// SQLite, account fetch) over loopback with and without admission through
+// the real plugin, in the same run, with the whole server running beside
+// it: 8 concurrent keep-alive clients over 64 accounts.
 func BenchmarkRESTAdmission(b *testing.B) {
 	cfg := testConfig(b)
 	s, base := started(b, cfg)
@@ -145,10 +146,16 @@ func BenchmarkRESTAdmission(b *testing.B) {
 		}
 		creds[i] = cred{a.Sid, a.AuthToken}
 	}
-	off := httptest.NewServer(api.New(s.Store(), api.Options{}))
+	// Both sides are the same API with the same options (usage events
+	// included) but for admission, so the difference is admission's cost.
+	opts := api.Options{Events: s.usage}
+	off := httptest.NewServer(api.New(s.Store(), opts))
 	defer off.Close()
+	opts.Admission = s.admission
+	on := httptest.NewServer(api.New(s.Store(), opts))
+	defer on.Close()
 	results := map[string][3]float64{}
-	for _, mode := range []struct{ name, base string }{{"off", off.URL}, {"on", base}} {
+	for _, mode := range []struct{ name, base string }{{"off", off.URL}, {"on", on.URL}} {
 		b.Run(mode.name, func(b *testing.B) {
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()

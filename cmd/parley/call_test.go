@@ -47,7 +47,7 @@ func freeUDPPort(t *testing.T) int {
 func TestCallThroughTheBinary(t *testing.T) {
 	sipp := needBinary(t, "sipp")
 	var mu sync.Mutex
-	var gathered []url.Values
+	var gathered, fired []url.Values
 	var token string
 	var app *httptest.Server
 	app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +56,9 @@ func TestCallThroughTheBinary(t *testing.T) {
 		signed := r.Header.Get(webhook.HeaderCompat) == webhook.Sign(token, app.URL+r.URL.Path, r.PostForm)
 		if r.URL.Path == "/gathered" && signed {
 			gathered = append(gathered, r.PostForm)
+		}
+		if r.URL.Path == "/trigger" && signed {
+			fired = append(fired, r.PostForm)
 		}
 		mu.Unlock()
 		w.Header().Set("Content-Type", "text/xml")
@@ -80,6 +83,11 @@ func TestCallThroughTheBinary(t *testing.T) {
 	mu.Unlock()
 	run(t, dir, "sip", "domain", "create", "--account", sid, "--name", "pbx.test", "--voice-url", app.URL+"/voice")
 	run(t, dir, "sip", "user", "add", "--domain", "pbx.test", "--username", "bob", "--password", "correct-horse-battery")
+	code, body := postForm(t, srv.base+"/2010-04-01/Accounts/"+sid+"/Usage/Triggers.json", sid, token,
+		url.Values{"UsageCategory": {"calls"}, "TriggerValue": {"1"}, "CallbackUrl": {app.URL + "/trigger"}}.Encode())
+	if code != 201 {
+		t.Fatalf("create usage trigger: %d %s", code, body)
+	}
 
 	scenario, _ := filepath.Abs("../../signaling/sip/testdata/sipp_call_dtmf.xml")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -119,7 +127,59 @@ func TestCallThroughTheBinary(t *testing.T) {
 	if c["direction"] != "inbound" || c["from"] != "sip:bob@pbx.test" || c["duration"] == nil {
 		t.Fatalf("call record %v", c)
 	}
+	// The call moved the usage counters and crossed the trigger.
+	waitUsage(t, srv, sid, token, map[string]int{"calls": 1, "calls-inbound": 1, "calls-sip": 1, "twiml-fetches": 2, "api-requests": 2})
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(fired)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the usage trigger's signed callback never came")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	f := fired[0]
+	mu.Unlock()
+	if f.Get("UsageCategory") != "calls" || f.Get("CurrentValue") != "1" || f.Get("IdempotencyToken") == "" || f.Get("AccountSid") != sid {
+		t.Fatalf("trigger callback %v", f)
+	}
 	srv.stop(t)
+}
+
+// waitUsage waits until the account's all-time usage reaches at least want
+// per category.
+func waitUsage(t *testing.T, srv *serverProc, sid, token string, want map[string]int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := get(t, srv.base+"/2010-04-01/Accounts/"+sid+"/Usage/Records/AllTime.json?PageSize=1000", sid, token)
+		var recs struct {
+			Records []struct{ Category, Count string } `json:"usage_records"`
+		}
+		json.Unmarshal([]byte(body), &recs)
+		got := map[string]int{}
+		for _, r := range recs.Records {
+			var n int
+			fmt.Sscan(r.Count, &n)
+			got[r.Category] = n
+		}
+		ok := true
+		for k, v := range want {
+			ok = ok && got[k] >= v
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage counters %v, want at least %v", got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func lastN(s string, n int) string {
@@ -217,6 +277,7 @@ func TestOutboundCallThroughTheBinary(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	waitUsage(t, srv, sid, token, map[string]int{"sip-registrations": 1, "calls": 1, "calls-outbound": 1, "calls-client": 1, "twiml-fetches": 1})
 	code, body = postForm(t, srv.base+"/2010-04-01/Accounts/"+sid+"/Calls.json", sid, token, url.Values{"To": {"+15550100"}, "From": {"x"}, "Url": {app.URL}}.Encode())
 	if code != 400 || !strings.Contains(body, "trunk") {
 		t.Fatalf("number without a trunk: %d %s", code, body)
@@ -240,4 +301,34 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestCallRefusedAtTheLimit: an account at its calls limit gets SIP 503
+// with Retry-After, through the real admission plugin.
+func TestCallRefusedAtTheLimit(t *testing.T) {
+	sipp := needBinary(t, "sipp")
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	acct := runJSON(t, dir, "account", "create")
+	sid := acct["sid"].(string)
+	run(t, dir, "sip", "domain", "create", "--account", sid, "--name", "pbx.test", "--voice-url", "http://127.0.0.1:9/voice")
+	run(t, dir, "sip", "user", "add", "--domain", "pbx.test", "--username", "bob", "--password", "correct-horse-battery")
+	run(t, dir, "limits", "set", "--account", sid, "--resource", "calls", "--limit", "0")
+	scenario, _ := filepath.Abs("../../signaling/sip/testdata/sipp_call_refused.xml")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msgs := filepath.Join(t.TempDir(), "messages.log")
+	cmd := exec.CommandContext(ctx, sipp, "-sf", scenario, "-s", "ivr", "-key", "user", "bob", "-key", "domain", "pbx.test",
+		"-au", "bob", "-ap", "correct-horse-battery", "-i", "127.0.0.1", "-p", fmt.Sprint(freeUDPPort(t)),
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(freeUDPPort(t)&^1), "-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin",
+		"-trace_msg", "-message_file", msgs, srv.sipUDP)
+	cmd.Dir = t.TempDir()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, lastN(string(b), 25))
+	}
+	trace, _ := os.ReadFile(msgs)
+	if !strings.Contains(string(trace), "SIP/2.0 503 Service Unavailable") || !strings.Contains(string(trace), "Retry-After:") {
+		t.Fatalf("no 503 with Retry-After in:\n%s", lastN(string(trace), 40))
+	}
+	srv.stop(t)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/sdk"
+	"github.com/parleyhq/parley/plugins/usage"
 )
 
 // Plugin is one built-in plugin.
@@ -24,6 +25,10 @@ func Registry() map[string]Plugin {
 		admission.PluginName: {
 			Builtin: plugins.Builtin{Name: admission.PluginName, Kind: sdk.KindAdmission, Version: admission.PluginVersion},
 			Serve:   admission.ServePlugin,
+		},
+		usage.PluginName: {
+			Builtin: plugins.Builtin{Name: usage.PluginName, Kind: sdk.KindUsage, Version: usage.PluginVersion},
+			Serve:   usage.ServePlugin,
 		},
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	specs := builtin.Specs()
-	want := map[string]sdk.Kind{"admission": sdk.KindAdmission}
+	want := map[string]sdk.Kind{"admission": sdk.KindAdmission, "usage": sdk.KindUsage}
 	if len(specs) != len(want) {
 		t.Fatalf("specs = %+v", specs)
 	}
@@ -34,11 +34,15 @@ func TestServeUnknownOrMisconfigured(t *testing.T) {
 	}{
 		{"unknown name", "billing", plugins.ErrUnknownPlugin},
 		{"admission without its config", "admission", nil},
+		{"usage without its config", "usage", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.plugin == "admission" {
 				t.Setenv("PARLEY_ADMISSION_CONFIG", "")
+			}
+			if tc.plugin == "usage" {
+				t.Setenv("PARLEY_USAGE_CONFIG", "")
 			}
 			err := builtin.Serve(context.Background(), tc.plugin)
 			if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/usage"
 )
 
 // Prefix is the base path of the REST API.
@@ -37,12 +39,21 @@ type Options struct {
 	Admission Admitter
 	// Limits, when set, serves …/Limits.json.
 	Limits Limits
+	// Usage serves …/Usage/Records and …/Usage/Triggers; nil answers 503.
+	Usage Usage
 	// Calls, when set, lets POST …/Calls/{sid}.json change live calls.
 	Calls CallControl
 	// SIP configures the SIP domain, credential and presence resources.
 	SIP SIPAdmin
 	// Originator, when set, serves POST …/Calls.json.
 	Originator Originator
+	// Events, when set, receives an api-requests usage event per admitted request.
+	Events UsageEvents
+}
+
+// UsageEvents takes usage events (usage.Publisher implements it).
+type UsageEvents interface {
+	Publish(usage.Event) error
 }
 
 // API is the REST API handler.
@@ -54,12 +65,14 @@ type API struct {
 	calls      CallControl
 	sip        SIPAdmin
 	originator Originator
+	events     UsageEvents
+	usage      Usage
 	mux        *http.ServeMux
 }
 
 // New builds the REST API over st.
 func New(st *store.Store, opts Options) *API {
-	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, mux: http.NewServeMux()}
+	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, events: opts.Events, usage: opts.Usage, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +135,9 @@ func (a *API) handleRaw(pattern string, h func(w http.ResponseWriter, r *http.Re
 			}
 			defer release()
 		}
+		if a.events != nil {
+			_ = a.events.Publish(usage.APIRequest(p.Account.Sid, time.Now()))
+		}
 		if err := h(w, r, p); err != nil {
 			var denial *admission.Denial
 			if errors.As(err, &denial) {
@@ -161,6 +177,8 @@ func (a *API) routes() {
 
 	a.handle("GET "+Prefix+"/Accounts/{account}/Limits.json", a.listLimits)
 	a.handle("POST "+Prefix+"/Accounts/{account}/Limits.json", a.setLimit)
+
+	a.usageRoutes()
 
 	a.sipRoutes()
 	a.mux.HandleFunc(Prefix+"/", a.unrouted)

@@ -27,6 +27,7 @@ import (
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/usage"
 )
 
 // Config is the whole of Parley's configuration.
@@ -41,6 +42,7 @@ type Config struct {
 	SIP             sip.Config       `yaml:"sip"`
 	Media           Media            `yaml:"media"`
 	Calls           Calls            `yaml:"calls"`
+	Usage           usage.Config     `yaml:"usage"`
 }
 
 // Media configures anchored RTP.
@@ -84,6 +86,7 @@ func Default() Config {
 		SIP:             sip.DefaultConfig(),
 		Media:           Media{RTPPortMin: 10000, RTPPortMax: 20000},
 		Calls:           Calls{TTSCommand: calls.DefaultTTSCommand, WebhookTimeout: 10 * time.Second},
+		Usage:           usage.DefaultConfig(),
 	}
 }
 
@@ -92,6 +95,7 @@ func Default() Config {
 func pluginDefaults() plugins.Config {
 	p := plugins.DefaultConfig()
 	p.Dir = ""
+	p.Use["usage"] = "usage" // the built-in usage-trigger plugin serves its kind
 	return p
 }
 
@@ -256,6 +260,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Admission.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("admission: %w", err))
+	}
+	if err := c.Usage.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("usage: %w", err))
 	}
 	if c.Media.Address != "" {
 		if _, err := netip.ParseAddr(c.Media.Address); err != nil {

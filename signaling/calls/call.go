@@ -2,6 +2,7 @@ package calls
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,6 +40,7 @@ type Call struct {
 	StatusCallbackEvents []string
 
 	control chan control // live changes from the REST API; see Engine.Redirect and Engine.Hangup
+	fetches atomic.Int64 // instruction fetches so far
 
 	mu       sync.Mutex
 	seq      int // status callbacks sent so far

@@ -49,6 +49,10 @@ type Config struct {
 	RecordingURL  func(accountSid, recordingSid string) string
 
 	MaxDocuments int // instruction documents one call may fetch (default 100)
+
+	// Fetched, when set, is told of each instruction fetch (usage events)
+	// with its ordinal in the call (1, 2, …); it must not block.
+	Fetched func(c *Call, n int)
 }
 
 // Engine runs calls.
@@ -161,6 +165,9 @@ var ErrInstructions = errors.New("no usable call instructions")
 // fetch gets and parses one instruction document. Any failure — transport,
 // status, size, content or TwiML — is returned as an error naming it.
 func (e *Engine) fetch(ctx context.Context, c *Call, req request) (*twiml.Document, error) {
+	if e.cfg.Fetched != nil {
+		e.cfg.Fetched(c, int(c.fetches.Add(1)))
+	}
 	params := baseParams(c)
 	for k, v := range req.Params {
 		params[k] = v

@@ -324,6 +324,9 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 		// The connection closed while we were working: its bindings are gone.
 		_ = s.deps.Registry.DropFlow(ctx, flow)
 	}
+	if s.deps.Registered != nil && len(contacts) > 0 && !u.RemoveAll {
+		s.deps.Registered(p.AccountSid, u.CallID+":"+strconv.FormatUint(uint64(u.CSeq), 10))
+	}
 	res := s.response(req, 200, "OK")
 	for _, b := range bindings {
 		v := "<" + b.Contact + ">;expires=" + strconv.Itoa(int(b.Remaining(now).Seconds()))

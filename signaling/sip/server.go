@@ -43,8 +43,11 @@ type Deps struct {
 	Credentials Credentials
 	Tokens      TokenVerifier
 	Registry    presence.Registry
-	Logger      *slog.Logger     // default slog.Default()
-	Now         func() time.Time // default time.Now
+	Logger      *slog.Logger // default slog.Default()
+	// Registered, when set, is told of each REGISTER that added or
+	// refreshed bindings (usage events); it must not block.
+	Registered func(accountSid, key string)
+	Now        func() time.Time // default time.Now
 }
 
 // ErrFlowClosed is returned when a binding's connection is gone and its
