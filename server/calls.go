@@ -137,8 +137,15 @@ func (c callRecords) CallStatus(call *calls.Call, status string) {
 	if err != nil {
 		c.log.Error("saving call", "call", call.Sid, "err", err)
 	}
-	if !snap.Ended.IsZero() && c.publish != nil {
-		c.publish(usage.CallEnded(call.AccountSid, call.Sid, call.Direction, legType(call), snap.Duration, snap.Ended)...)
+	if c.publish != nil {
+		switch {
+		case status == calls.StatusQueued || status == calls.StatusRinging:
+			// Counted as it starts (a repeat for queued→ringing has the same ids).
+			c.publish(usage.CallStarted(call.AccountSid, call.Sid, call.Direction, legType(call), snap.Started)...)
+		case !snap.Ended.IsZero():
+			c.publish(usage.CallStarted(call.AccountSid, call.Sid, call.Direction, legType(call), snap.Started)...)
+			c.publish(usage.CallMinutes(call.AccountSid, call.Sid, call.Direction, legType(call), snap.Duration, snap.Ended)...)
+		}
 	}
 }
 

@@ -88,6 +88,15 @@ func Minutes(d time.Duration) float64 {
 // twice counts once.
 func CallEnded(accountSid, callSid, direction, leg string, duration time.Duration, at time.Time) []Event {
 	mins := Minutes(duration)
+	var out []Event
+	for _, c := range callCategories(direction, leg) {
+		out = append(out, Event{ID: callSid + ":" + c, AccountSid: accountSid, Category: c, Count: 1, Usage: mins, Time: at})
+	}
+	return out
+}
+
+// callCategories are the categories a call leg counts in.
+func callCategories(direction, leg string) []string {
 	cats := []string{Calls}
 	switch direction {
 	case "inbound":
@@ -103,9 +112,31 @@ func CallEnded(accountSid, callSid, direction, leg string, duration time.Duratio
 	case "number":
 		cats = append(cats, CallsNumber)
 	}
-	out := make([]Event, 0, len(cats))
-	for _, c := range cats {
-		out = append(out, Event{ID: callSid + ":" + c, AccountSid: accountSid, Category: c, Count: 1, Usage: mins, Time: at})
+	return cats
+}
+
+// CallStarted counts a call leg as it starts (count 1 in each of its
+// categories, no minutes yet), so that a trigger on call counts fires while
+// the call is still being set up. Its ids are CallEnded's: publishing both
+// for one call counts it once.
+func CallStarted(accountSid, callSid, direction, leg string, at time.Time) []Event {
+	var out []Event
+	for _, c := range callCategories(direction, leg) {
+		out = append(out, Event{ID: callSid + ":" + c, AccountSid: accountSid, Category: c, Count: 1, Time: at})
+	}
+	return out
+}
+
+// CallMinutes adds a call leg's billable minutes when it ends (count 0: the
+// leg was counted by CallStarted). Unanswered legs add nothing.
+func CallMinutes(accountSid, callSid, direction, leg string, duration time.Duration, at time.Time) []Event {
+	mins := Minutes(duration)
+	if mins == 0 {
+		return nil
+	}
+	var out []Event
+	for _, c := range callCategories(direction, leg) {
+		out = append(out, Event{ID: callSid + ":" + c + ":minutes", AccountSid: accountSid, Category: c, Usage: mins, Time: at})
 	}
 	return out
 }

@@ -42,3 +42,32 @@ func TestEventHelpers(t *testing.T) {
 		})
 	}
 }
+
+func TestCallStartedAndMinutesAddUpToCallEnded(t *testing.T) {
+	at := time.Unix(1_800_000_000, 0)
+	sum := func(evs []usage.Event) map[string][2]float64 {
+		out := map[string][2]float64{}
+		for _, e := range evs {
+			v := out[e.Category]
+			out[e.Category] = [2]float64{v[0] + float64(e.Count), v[1] + e.Usage}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		direction, leg string
+		d              time.Duration
+	}{{"inbound", "sip", 61 * time.Second}, {"outbound-api", "client", 0}, {"outbound-dial", "number", time.Second}} {
+		whole := sum(usage.CallEnded("AC1", "CA1", tc.direction, tc.leg, tc.d, at))
+		phased := sum(append(usage.CallStarted("AC1", "CA1", tc.direction, tc.leg, at), usage.CallMinutes("AC1", "CA1", tc.direction, tc.leg, tc.d, at)...))
+		if fmt.Sprint(whole) != fmt.Sprint(phased) {
+			t.Errorf("%+v: CallEnded %v, started+minutes %v", tc, whole, phased)
+		}
+	}
+	// The start shares CallEnded's ids (never counted twice); the minutes do not.
+	s, e := usage.CallStarted("AC1", "CA9", "inbound", "sip", at), usage.CallEnded("AC1", "CA9", "inbound", "sip", time.Minute, at)
+	for i := range s {
+		if s[i].ID != e[i].ID {
+			t.Fatalf("ids differ: %s %s", s[i].ID, e[i].ID)
+		}
+	}
+}

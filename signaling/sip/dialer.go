@@ -217,7 +217,10 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, b presence.Bin
 		digits: make(chan byte, 16), done: make(chan struct{})}
 	s.legs.put(callID, leg)
 	err = dc.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
-		if res.StatusCode == 180 || res.StatusCode == 183 {
+		// A 2xx right behind a 180 can replace it in sipgo's transaction
+		// (it passes up its latest response), and an answer implies the
+		// phone was alerted: report ringing once either way.
+		if res.StatusCode == 180 || res.StatusCode == 183 || res.IsSuccess() {
 			ringing()
 		}
 		return nil
