@@ -55,23 +55,13 @@ func (a *API) listAccounts(r *http.Request, p principal) (int, any, error) {
 		return 0, nil, err
 	}
 	q := r.URL.Query()
-	page, err := pageParams(q)
-	if err != nil {
-		return 0, nil, err
-	}
 	f := store.AccountFilter{Family: p.Account.Sid, FriendlyName: q.Get("FriendlyName"), Status: q.Get("Status")}
 	if f.Status != "" && !ValidStatus(f.Status) {
 		return 0, nil, badParam("Status %q must be active, suspended or closed", f.Status)
 	}
-	accts, more, err := a.store.ListAccounts(r.Context(), f, page)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]AccountResource, len(accts))
-	for i, acct := range accts {
-		out[i] = NewAccountResource(acct)
-	}
-	return http.StatusOK, listBody(r, "accounts", out, page, more), nil
+	return pagedList(r, "accounts", func(pg store.Page) ([]store.Account, bool, error) {
+		return a.store.ListAccounts(r.Context(), f, pg)
+	}, NewAccountResource)
 }
 
 // createAccount creates a subaccount of the authenticated account.

@@ -139,20 +139,9 @@ func (a *API) listApplications(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	q := r.URL.Query()
-	page, err := pageParams(q)
-	if err != nil {
-		return 0, nil, err
-	}
-	apps, more, err := a.store.ListApplications(r.Context(), acct.Sid, q.Get("FriendlyName"), page)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]ApplicationResource, len(apps))
-	for i, app := range apps {
-		out[i] = NewApplicationResource(app)
-	}
-	return http.StatusOK, listBody(r, "applications", out, page, more), nil
+	return pagedList(r, "applications", func(pg store.Page) ([]store.Application, bool, error) {
+		return a.store.ListApplications(r.Context(), acct.Sid, r.URL.Query().Get("FriendlyName"), pg)
+	}, NewApplicationResource)
 }
 
 func (a *API) createApplication(r *http.Request, p principal) (int, any, error) {

@@ -130,20 +130,10 @@ func (a *API) listCalls(r *http.Request, p principal) (int, any, error) {
 		return 0, nil, err
 	}
 	q := r.URL.Query()
-	page, err := pageParams(q)
-	if err != nil {
-		return 0, nil, err
-	}
 	f := store.CallFilter{Status: q.Get("Status"), To: q.Get("To"), From: q.Get("From"), ParentCallSid: q.Get("ParentCallSid")}
-	list, more, err := a.store.ListCalls(r.Context(), acct.Sid, f, page)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]CallResource, len(list))
-	for i, c := range list {
-		out[i] = NewCallResource(c)
-	}
-	return http.StatusOK, listBody(r, "calls", out, page, more), nil
+	return pagedList(r, "calls", func(pg store.Page) ([]store.CallRecord, bool, error) {
+		return a.store.ListCalls(r.Context(), acct.Sid, f, pg)
+	}, NewCallResource)
 }
 
 func (a *API) fetchCall(r *http.Request, p principal) (int, any, error) {
@@ -212,28 +202,17 @@ func (a *API) listRecordings(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	q := r.URL.Query()
-	page, err := pageParams(q)
-	if err != nil {
-		return 0, nil, err
-	}
-	callSid := q.Get("CallSid")
-	if c := r.PathValue("call"); c != "" {
+	callSid := r.URL.Query().Get("CallSid")
+	if r.PathValue("call") != "" {
 		cr, err := a.callOf(r, p)
 		if err != nil {
 			return 0, nil, err
 		}
 		callSid = cr.Sid
 	}
-	list, more, err := a.store.ListRecordings(r.Context(), acct.Sid, callSid, page)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]RecordingResource, len(list))
-	for i, rec := range list {
-		out[i] = NewRecordingResource(rec)
-	}
-	return http.StatusOK, listBody(r, "recordings", out, page, more), nil
+	return pagedList(r, "recordings", func(pg store.Page) ([]store.RecordingRecord, bool, error) {
+		return a.store.ListRecordings(r.Context(), acct.Sid, callSid, pg)
+	}, NewRecordingResource)
 }
 
 func (a *API) recordingOf(ctx context.Context, r *http.Request, p principal, recSid string) (store.RecordingRecord, error) {

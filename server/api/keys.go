@@ -66,19 +66,9 @@ func (a *API) listKeys(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	page, err := pageParams(r.URL.Query())
-	if err != nil {
-		return 0, nil, err
-	}
-	keys, more, err := a.store.ListKeys(r.Context(), acct.Sid, page)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]KeyResource, len(keys))
-	for i, k := range keys {
-		out[i] = NewKeyResource(k, false)
-	}
-	return http.StatusOK, listBody(r, "keys", out, page, more), nil
+	return pagedList(r, "keys", func(pg store.Page) ([]store.APIKey, bool, error) {
+		return a.store.ListKeys(r.Context(), acct.Sid, pg)
+	}, func(k store.APIKey) KeyResource { return NewKeyResource(k, false) })
 }
 
 func (a *API) createKey(r *http.Request, p principal) (int, any, error) {

@@ -257,3 +257,21 @@ func listBody[T any](r *http.Request, key string, items []T, p store.Page, more 
 func rfc2822(t time.Time) string {
 	return t.UTC().Format("Mon, 02 Jan 2006 15:04:05 -0700")
 }
+
+// pagedList answers a list request: one page of rows from query, each
+// rendered by render, in the list envelope under key.
+func pagedList[T, R any](r *http.Request, key string, query func(store.Page) ([]T, bool, error), render func(T) R) (int, any, error) {
+	page, err := pageParams(r.URL.Query())
+	if err != nil {
+		return 0, nil, err
+	}
+	rows, more, err := query(page)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]R, len(rows))
+	for i, row := range rows {
+		out[i] = render(row)
+	}
+	return http.StatusOK, listBody(r, key, out, page, more), nil
+}

@@ -161,19 +161,9 @@ func (a *API) listSIPDomains(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	page, err := pageParams(r.URL.Query())
-	if err != nil {
-		return 0, nil, err
-	}
-	ds, more, err := a.store.ListSIPDomains(r.Context(), acct.Sid, page)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]SIPDomainResource, len(ds))
-	for i, d := range ds {
-		out[i] = newSIPDomainResource(d)
-	}
-	return http.StatusOK, listBody(r, "domains", out, page, more), nil
+	return pagedList(r, "domains", func(pg store.Page) ([]store.SIPDomain, bool, error) {
+		return a.store.ListSIPDomains(r.Context(), acct.Sid, pg)
+	}, newSIPDomainResource)
 }
 
 // domainParams validates the writable fields of a domain.
@@ -305,19 +295,9 @@ func (a *API) listMappings(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	page, err := pageParams(r.URL.Query())
-	if err != nil {
-		return 0, nil, err
-	}
-	ls, more, err := a.store.ListSIPDomainCredentialLists(r.Context(), d.AccountSid, d.Sid, page)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]CredentialListResource, len(ls))
-	for i, l := range ls {
-		out[i] = newCredentialListResource(l)
-	}
-	return http.StatusOK, listBody(r, "credential_list_mappings", out, page, more), nil
+	return pagedList(r, "credential_list_mappings", func(pg store.Page) ([]store.SIPCredentialList, bool, error) {
+		return a.store.ListSIPDomainCredentialLists(r.Context(), d.AccountSid, d.Sid, pg)
+	}, newCredentialListResource)
 }
 
 func (a *API) createMapping(r *http.Request, p principal) (int, any, error) {
@@ -368,19 +348,9 @@ func (a *API) listCredentialLists(r *http.Request, p principal) (int, any, error
 	if err != nil {
 		return 0, nil, err
 	}
-	page, err := pageParams(r.URL.Query())
-	if err != nil {
-		return 0, nil, err
-	}
-	ls, more, err := a.store.ListSIPCredentialLists(r.Context(), acct.Sid, page)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]CredentialListResource, len(ls))
-	for i, l := range ls {
-		out[i] = newCredentialListResource(l)
-	}
-	return http.StatusOK, listBody(r, "credential_lists", out, page, more), nil
+	return pagedList(r, "credential_lists", func(pg store.Page) ([]store.SIPCredentialList, bool, error) {
+		return a.store.ListSIPCredentialLists(r.Context(), acct.Sid, pg)
+	}, newCredentialListResource)
 }
 
 func (a *API) createCredentialList(r *http.Request, p principal) (int, any, error) {
@@ -431,19 +401,9 @@ func (a *API) listCredentials(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	page, err := pageParams(r.URL.Query())
-	if err != nil {
-		return 0, nil, err
-	}
-	cs, more, err := a.store.ListSIPCredentials(r.Context(), l.AccountSid, l.Sid, page)
-	if err != nil {
-		return 0, nil, err
-	}
-	out := make([]CredentialResource, len(cs))
-	for i, c := range cs {
-		out[i] = newCredentialResource(c)
-	}
-	return http.StatusOK, listBody(r, "credentials", out, page, more), nil
+	return pagedList(r, "credentials", func(pg store.Page) ([]store.SIPCredential, bool, error) {
+		return a.store.ListSIPCredentials(r.Context(), l.AccountSid, l.Sid, pg)
+	}, newCredentialResource)
 }
 
 func (a *API) createCredential(r *http.Request, p principal) (int, any, error) {
@@ -474,13 +434,9 @@ func (a *API) deleteCredential(r *http.Request, p principal) (int, any, error) {
 		return 0, nil, err
 	}
 	credSid := strings.TrimSuffix(r.PathValue("credential"), ".json")
-	cs, _, err := a.store.ListSIPCredentials(r.Context(), l.AccountSid, l.Sid, store.Page{Size: maxPageSize * 1000})
+	found, err := a.store.SIPCredentialInList(r.Context(), l.AccountSid, l.Sid, credSid)
 	if err != nil {
 		return 0, nil, err
-	}
-	found := false
-	for _, c := range cs {
-		found = found || c.Sid == credSid
 	}
 	if !found {
 		return 0, nil, notFound(r)

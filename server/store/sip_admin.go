@@ -89,3 +89,14 @@ func (s *Store) ListSIPDomainCredentialLists(ctx context.Context, accountSid, do
 		WHERE m.domain_sid = ? AND l.account_sid = ? ORDER BY m.date_created, l.sid LIMIT ? OFFSET ?`,
 		[]any{domainSid, accountSid}, p, scanCredentialList)
 }
+
+// SIPCredentialInList reports whether a credential belongs to a list of the account.
+func (s *Store) SIPCredentialInList(ctx context.Context, accountSid, listSid, credentialSid string) (bool, error) {
+	var n int
+	err := s.R.QueryRowContext(ctx, `SELECT count(*) FROM sip_credentials WHERE sid = ? AND credential_list_sid = ? AND account_sid = ?`,
+		credentialSid, listSid, accountSid).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sip credential %s: %w", credentialSid, err)
+	}
+	return n > 0, nil
+}
