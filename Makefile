@@ -42,7 +42,7 @@ deps:
 gen:
 	scripts/gen-proto.sh
 
-## bench: print the performance figures README records (bench-sip: registrar vs Kamailio, minutes)
+## bench: print the performance figures README records (bench-sip: registrar and call setup vs Kamailio, minutes)
 bench:
 	$(GO) test -run '^$$' -bench RESTAdmission -benchtime 3s ./server/
 	$(GO) test -run '^$$' -bench Admission -benchtime 2s ./admission/
@@ -51,6 +51,7 @@ bench:
 
 bench-sip:
 	bench/register/run.sh
+	bench/calls/run.sh
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
