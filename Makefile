@@ -48,6 +48,7 @@ bench:
 	$(GO) test -run '^$$' -bench Admission -benchtime 2s ./admission/
 	$(GO) test -run '^$$' -bench Ingest -benchtime 1000000x ./usage/
 	$(GO) test -run '^$$' -bench TriggerLatency -benchtime 300x ./usage/
+	$(GO) test -run '^$$' -bench ConcurrentBridges -benchtime 1x ./signaling/media/
 
 bench-sip:
 	bench/register/run.sh
