@@ -310,6 +310,27 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "{\"status\":\"ready\"}\n")
 }
 
+// drainCalls refuses new calls and lets those in progress end, for at most
+// d; then it hangs up the rest. HTTP still serves meanwhile (REST can end
+// calls too).
+func (s *Server) drainCalls(d time.Duration) {
+	s.sip.Drain()
+	deadline := time.Now().Add(d)
+	if n := s.engine.Active(); n > 0 {
+		s.log.Info("draining calls", "calls", n, "for at most", d.String())
+	}
+	for s.engine.Active() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := s.engine.Active(); n > 0 {
+		s.log.Warn("hanging up calls still in progress", "calls", n)
+		s.engine.HangupAll()
+		for end := time.Now().Add(3 * time.Second); s.engine.Active() > 0 && time.Now().Before(end); {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
 // Listening describes where a started server can be reached.
 type Listening struct {
 	HTTP    string            // host:port actually bound
@@ -417,6 +438,7 @@ func (s *Server) Run(ctx context.Context, started func(Listening)) (err error) {
 	}
 	s.ready.Store(false)
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	s.drainCalls(s.cfg.ShutdownTimeout * 3 / 4)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {

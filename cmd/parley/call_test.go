@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -331,4 +332,67 @@ func TestCallRefusedAtTheLimit(t *testing.T) {
 		t.Fatalf("no 503 with Retry-After in:\n%s", lastN(string(trace), 40))
 	}
 	srv.stop(t)
+}
+
+// TestShutdownDrainsCalls: SIGTERM during a call lets it finish before the
+// server stops.
+func TestShutdownDrainsCalls(t *testing.T) {
+	sipp := needBinary(t, "sipp")
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml")
+		if r.URL.Path == "/voice" {
+			// Answer, then wait ~4 s (SIPp presses two of three digits) and hang up.
+			io.WriteString(w, `<Response><Gather numDigits="3" timeout="3" action="/done"><Pause length="1"/></Gather></Response>`)
+			return
+		}
+		io.WriteString(w, `<Response><Hangup/></Response>`)
+	}))
+	defer app.Close()
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	acct := runJSON(t, dir, "account", "create")
+	sid, token := acct["sid"].(string), acct["auth_token"].(string)
+	run(t, dir, "sip", "domain", "create", "--account", sid, "--name", "pbx.test", "--voice-url", app.URL+"/voice")
+	run(t, dir, "sip", "user", "add", "--domain", "pbx.test", "--username", "bob", "--password", "correct-horse-battery")
+	scenario, _ := filepath.Abs("../../signaling/sip/testdata/sipp_call_dtmf.xml")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	caller := exec.CommandContext(ctx, sipp, "-sf", scenario, "-s", "ivr", "-key", "user", "bob", "-key", "domain", "pbx.test",
+		"-au", "bob", "-ap", "correct-horse-battery", "-i", "127.0.0.1", "-p", fmt.Sprint(freeUDPPort(t)),
+		"-mi", "127.0.0.1", "-mp", fmt.Sprint(freeUDPPort(t)&^1), "-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin", srv.sipUDP)
+	caller.Dir = t.TempDir()
+	out := &syncBuffer{}
+	caller.Stdout, caller.Stderr = out, out
+	if err := caller.Start(); err != nil {
+		t.Fatal(err)
+	}
+	callerDone := make(chan error, 1)
+	go func() { callerDone <- caller.Wait() }()
+	// Wait until the call is answered, then ask the server to stop.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := get(t, srv.base+"/2010-04-01/Accounts/"+sid+"/Calls.json?Status=in-progress", sid, token)
+		if strings.Contains(body, `"status":"in-progress"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the call was never answered: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-callerDone:
+		if err != nil {
+			t.Fatalf("the call did not finish normally during shutdown: %v\n%s", err, lastN(out.String(), 20))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the call did not end")
+	}
+	srv.stop(t) // waits for a clean exit and its "stopped" log
+	if !strings.Contains(srv.stderr.String(), `"msg":"draining calls"`) {
+		t.Fatalf("no drain in the log:\n%s", lastN(srv.stderr.String(), 20))
+	}
 }

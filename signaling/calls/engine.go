@@ -119,6 +119,26 @@ func (e *Engine) Hangup(callSid string) error {
 	return e.send(callSid, control{hangup: true})
 }
 
+// Active is how many calls the engine is running.
+func (e *Engine) Active() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.live)
+}
+
+// HangupAll ends every running call (the end of a graceful shutdown).
+func (e *Engine) HangupAll() {
+	e.mu.Lock()
+	sids := make([]string, 0, len(e.live))
+	for sid := range e.live {
+		sids = append(sids, sid)
+	}
+	e.mu.Unlock()
+	for _, sid := range sids {
+		_ = e.Hangup(sid)
+	}
+}
+
 // Live returns the running call with the given sid.
 func (e *Engine) Live(callSid string) (*Call, bool) {
 	c, err := e.lookup(callSid)

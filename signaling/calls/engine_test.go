@@ -646,3 +646,41 @@ func TestStatusCallbacks(t *testing.T) {
 		t.Fatal("default events")
 	}
 }
+
+func TestHangupOnStarEndsTheBridgeAndGoesOn(t *testing.T) {
+	a := newApp(t, map[string]string{
+		"/voice":  `<Response><Dial action="/dialed" hangupOnStar="true" answerOnBridge="true"><Client>bob</Client></Dial></Response>`,
+		"/dialed": `<Response><Hangup/></Response>`,
+	})
+	ports, _ := media.NewPortRange(45000, 45999)
+	d := &dialer{t: t, ports: ports, status: DialAnswered}
+	f := newFixture(t, d, nil)
+	caller := newRTPLeg(t, f.ports)
+	done := f.runCall(newCall(a), caller)
+	var callee *rtpLeg
+	for deadline := time.Now().Add(2 * time.Second); callee == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		d.mu.Lock()
+		callee = d.callee
+		d.mu.Unlock()
+	}
+	if callee == nil {
+		t.Fatal("not dialled")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := caller.PhoneSender.SendDigits(context.Background(), "*"); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, done, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, hungUp := callee.state(); !hungUp {
+		t.Fatal("* did not hang up the dialled party")
+	}
+	if _, _, hungUp := caller.state(); !hungUp {
+		t.Fatal("the caller was not hung up by the action's <Hangup/>")
+	}
+	dialed := a.requests("/dialed")
+	if len(dialed) != 1 || dialed[0].form.Get("DialCallStatus") != "completed" {
+		t.Fatalf("dial action %+v", dialed)
+	}
+}

@@ -110,6 +110,10 @@ func (s *Server) EnableCalls(cc CallConfig) {
 	s.legs = &callLegs{legs: map[string]dialogLeg{}}
 }
 
+// Drain makes the server refuse new calls (503 with Retry-After) while the
+// calls in progress finish: the start of a graceful shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 // registerCallHandlers is called by Listen once the sipgo server exists.
 func (s *Server) registerCallHandlers() {
 	if s.calls == nil {
@@ -193,6 +197,10 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 	tx, ok := r.(sip.ServerTransaction)
 	if !ok {
 		s.respond(r, req, 500, "Server Internal Error")
+		return
+	}
+	if s.draining.Load() {
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
 		return
 	}
 	if to := req.To(); to != nil {

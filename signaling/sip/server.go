@@ -84,8 +84,9 @@ type Server struct {
 	flowsMu sync.Mutex
 	flows   map[string]struct{}
 
-	calls *CallConfig // nil: INVITE is not served (see EnableCalls)
-	legs  *callLegs
+	calls    *CallConfig // nil: INVITE is not served (see EnableCalls)
+	legs     *callLegs
+	draining atomic.Bool // refuse new calls (see Drain)
 }
 
 // New creates a server. It binds nothing until Listen or Run.
