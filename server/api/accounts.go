@@ -72,15 +72,8 @@ func (a *API) createAccount(r *http.Request, p principal) (int, any, error) {
 	if p.Account.OwnerAccountSid != "" {
 		return 0, nil, errorf(http.StatusForbidden, CodeForbidden, "Subaccounts cannot create subaccounts")
 	}
-	v, err := decodeParams(r)
+	name, _, err := friendlyNameOnly(r)
 	if err != nil {
-		return 0, nil, err
-	}
-	if err := onlyParams(v, "FriendlyName"); err != nil {
-		return 0, nil, err
-	}
-	name, _ := param(v, "FriendlyName")
-	if err := CheckFriendlyName(name); err != nil {
 		return 0, nil, err
 	}
 	acct, err := a.store.CreateAccount(r.Context(), store.NewAccount{

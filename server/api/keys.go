@@ -79,15 +79,8 @@ func (a *API) createKey(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := decodeParams(r)
+	name, _, err := friendlyNameOnly(r)
 	if err != nil {
-		return 0, nil, err
-	}
-	if err := onlyParams(v, "FriendlyName"); err != nil {
-		return 0, nil, err
-	}
-	name, _ := param(v, "FriendlyName")
-	if err := CheckFriendlyName(name); err != nil {
 		return 0, nil, err
 	}
 	k, err := a.store.CreateKey(r.Context(), acct.Sid, name)
@@ -110,19 +103,12 @@ func (a *API) updateKey(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := decodeParams(r)
+	name, ok, err := friendlyNameOnly(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := onlyParams(v, "FriendlyName"); err != nil {
-		return 0, nil, err
-	}
-	name, ok := param(v, "FriendlyName")
 	if !ok {
 		return http.StatusOK, NewKeyResource(k, false), nil
-	}
-	if err := CheckFriendlyName(name); err != nil {
-		return 0, nil, err
 	}
 	k, err = a.store.RenameKey(r.Context(), k.Sid, name)
 	if err != nil {

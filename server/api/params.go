@@ -275,3 +275,20 @@ func pagedList[T, R any](r *http.Request, key string, query func(store.Page) ([]
 	}
 	return http.StatusOK, listBody(r, key, out, page, more), nil
 }
+
+// friendlyNameOnly reads a body whose only parameter is an optional
+// FriendlyName, validated; given says whether it was sent.
+func friendlyNameOnly(r *http.Request) (name string, given bool, err error) {
+	v, err := decodeParams(r)
+	if err != nil {
+		return "", false, err
+	}
+	if err := onlyParams(v, "FriendlyName"); err != nil {
+		return "", false, err
+	}
+	name, given = param(v, "FriendlyName")
+	if err := CheckFriendlyName(name); err != nil {
+		return "", false, err
+	}
+	return name, given, nil
+}

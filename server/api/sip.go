@@ -358,15 +358,8 @@ func (a *API) createCredentialList(r *http.Request, p principal) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	v, err := decodeParams(r)
+	name, _, err := friendlyNameOnly(r)
 	if err != nil {
-		return 0, nil, err
-	}
-	if err := onlyParams(v, "FriendlyName"); err != nil {
-		return 0, nil, err
-	}
-	name, _ := param(v, "FriendlyName")
-	if err := CheckFriendlyName(name); err != nil {
 		return 0, nil, err
 	}
 	l, err := a.store.CreateSIPCredentialList(r.Context(), acct.Sid, name)
