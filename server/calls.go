@@ -32,9 +32,32 @@ type admitter interface {
 }
 
 // RouteInvite implements sip.CallRouter: a token caller's outgoing
-// application, else the voice URL of the SIP domain dialled, in the caller's
-// own account. Then calls (concurrency) and calls-cps (rate) admission.
+// application; else the application of the incoming number dialled (in the
+// number's account); else the voice URL of the SIP domain dialled, in the
+// caller's own account. Calls from the carrier (FromTrunk) reach numbers
+// only. Then calls (concurrency) and calls-cps (rate) admission.
 func (r *callRouter) RouteInvite(ctx context.Context, in sip.Invite) (*calls.Call, error) {
+	// The dialled user may be an incoming number (any account's: numbers
+	// are public addresses); token callers use their own application.
+	var num store.IncomingNumber
+	if in.ApplicationSid == "" {
+		n, err := r.store.IncomingNumberByNumber(ctx, in.User)
+		switch {
+		case err == nil && (in.FromTrunk || n.AccountSid == in.AccountSid || strings.HasPrefix(n.PhoneNumber, "+")):
+			// Short numbers ("desk-1") are private to their account, so
+			// that one account cannot capture another's SIP users.
+			num = n
+		case err == nil:
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("incoming number lookup: %w", err)
+		}
+	}
+	if in.FromTrunk {
+		if num.Sid == "" {
+			return nil, fmt.Errorf("%w: carrier call to %q, which is not an incoming number", sip.ErrNoRoute, in.User)
+		}
+		in.AccountSid = num.AccountSid
+	}
 	acct, err := r.store.Account(ctx, in.AccountSid)
 	if err != nil {
 		return nil, fmt.Errorf("%w: caller's account: %w", sip.ErrNoRoute, err)
@@ -44,16 +67,35 @@ func (r *callRouter) RouteInvite(ctx context.Context, in sip.Invite) (*calls.Cal
 	}
 	c := &calls.Call{Sid: sid.New(sid.Call), AccountSid: acct.Sid, From: in.From, To: in.To, CallerName: in.CallerName,
 		Direction: "inbound", AuthToken: acct.AuthToken}
-	switch {
-	case in.ApplicationSid != "":
-		app, err := r.store.Application(ctx, in.ApplicationSid)
-		if err != nil || app.AccountSid != acct.Sid {
-			return nil, fmt.Errorf("%w: application %s", sip.ErrNoRoute, in.ApplicationSid)
+	useApp := func(appSid string) error {
+		app, err := r.store.Application(ctx, appSid)
+		if err != nil || app.AccountSid != c.AccountSid {
+			return fmt.Errorf("%w: application %s", sip.ErrNoRoute, appSid)
 		}
 		c.ApplicationSid = app.Sid
 		c.VoiceURL, c.VoiceMethod = app.VoiceURL, app.VoiceMethod
 		c.FallbackURL, c.FallbackMethod = app.VoiceFallbackURL, app.VoiceFallbackMethod
 		c.StatusCallback, c.StatusCallbackMethod = app.StatusCallback, app.StatusCallbackMethod
+		return nil
+	}
+	switch {
+	case in.ApplicationSid != "":
+		if err := useApp(in.ApplicationSid); err != nil {
+			return nil, err
+		}
+	case num.Sid != "":
+		// A number is a public address: the call belongs to its owner.
+		owner, err := r.store.Account(ctx, num.AccountSid)
+		if err != nil || owner.Status != store.StatusActive {
+			return nil, fmt.Errorf("%w: number %s has no active owner", sip.ErrNoRoute, num.PhoneNumber)
+		}
+		c.AccountSid, c.AuthToken, c.To = owner.Sid, owner.AuthToken, num.PhoneNumber
+		if num.ApplicationSid == "" {
+			return nil, fmt.Errorf("%w: number %s has no application", sip.ErrNoRoute, num.PhoneNumber)
+		}
+		if err := useApp(num.ApplicationSid); err != nil {
+			return nil, err
+		}
 	default:
 		dom, err := r.store.SIPDomainByName(ctx, in.Domain)
 		if err != nil || dom.AccountSid != acct.Sid {

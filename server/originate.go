@@ -24,22 +24,30 @@ type originator struct {
 	engine *calls.Engine
 	dialer calls.Dialer
 	log    *slog.Logger
+	// numbers: an outbound trunk is configured, so To may be a number.
+	numbers bool
 }
 
-// target turns a To of the REST API into a Dial noun.
-func target(to string) (twiml.DialTarget, error) {
+// target turns a To of the REST API into a Dial noun; E.164 numbers go
+// through the outbound trunk when one is configured.
+func (o *originator) target(to string) (twiml.DialTarget, error) {
 	switch {
 	case strings.HasPrefix(to, "client:") && len(to) > len("client:"):
 		return &twiml.Client{Identity: strings.TrimPrefix(to, "client:")}, nil
 	case strings.HasPrefix(to, "sip:") || strings.HasPrefix(to, "sips:"):
 		return &twiml.Sip{URI: to}, nil
+	case o.numbers:
+		if n := store.NormalizeNumber(to); strings.HasPrefix(n, "+") {
+			return &twiml.Number{Number: n}, nil
+		}
+		return nil, fmt.Errorf("%w: %q: call client:<identity>, a sip: URI or an E.164 number (+15551234567)", api.ErrBadTarget, to)
 	}
 	return nil, fmt.Errorf("%w: %q: call client:<identity> or a sip: URI (numbers need an outbound trunk, which is not configured)", api.ErrBadTarget, to)
 }
 
 // Originate implements api.Originator.
 func (o *originator) Originate(ctx context.Context, req api.OutboundCall) (store.CallRecord, error) {
-	t, err := target(req.To)
+	t, err := o.target(req.To)
 	if err != nil {
 		return store.CallRecord{}, err
 	}

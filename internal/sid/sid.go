@@ -14,6 +14,7 @@ const (
 	Key          = "SK"
 	Application  = "AP"
 	Call         = "CA"
+	Number       = "IN" // incoming number (PN is taken by partners)
 	Partner      = "PN"
 	Recording    = "RE"
 	UsageTrigger = "UT"

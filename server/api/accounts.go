@@ -39,8 +39,9 @@ func NewAccountResource(a store.Account) AccountResource {
 		DateUpdated:     rfc2822(a.DateUpdated),
 		URI:             base + ".json",
 		SubresourceURIs: map[string]string{
-			"keys":         base + "/Keys.json",
-			"applications": base + "/Applications.json",
+			"keys":             base + "/Keys.json",
+			"applications":     base + "/Applications.json",
+			"incoming_numbers": base + "/IncomingNumbers.json",
 		},
 	}
 }

@@ -178,6 +178,7 @@ func (a *API) routes() {
 	a.handle("GET "+Prefix+"/Accounts/{account}/Limits.json", a.listLimits)
 	a.handle("POST "+Prefix+"/Accounts/{account}/Limits.json", a.setLimit)
 
+	a.routeNumbers()
 	a.usageRoutes()
 
 	a.sipRoutes()

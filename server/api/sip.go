@@ -124,7 +124,7 @@ func (a *API) credentialsChanged() {
 func storeError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrInvalid):
-		return badParam("%s", strings.TrimPrefix(err.Error(), "create sip "))
+		return badParam("%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "create sip "), "create "))
 	case err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed"):
 		return errorf(http.StatusConflict, CodeConflict, "already exists")
 	}

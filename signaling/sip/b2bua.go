@@ -29,6 +29,9 @@ type Invite struct {
 	CallerName string
 	// ApplicationSid is the outgoing application of a token caller ("" for Digest callers).
 	ApplicationSid string
+	// FromTrunk: the call came unauthenticated from the configured carrier
+	// (AccountSid and Identity are empty); it may only reach incoming numbers.
+	FromTrunk bool
 }
 
 // ErrNoRoute means no application takes the call (SIP 404).
@@ -209,12 +212,17 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 			return
 		}
 	}
-	ctx, cancel := requestContext()
 	domain := req.Recipient.Host
-	p, ok := s.authenticate(ctx, req, tx, domain)
-	cancel()
-	if !ok {
-		return
+	fromTrunk := s.trunk.trusts(sourceIP(req))
+	var p principal
+	if !fromTrunk {
+		ctx, cancel := requestContext()
+		var ok bool
+		p, ok = s.authenticate(ctx, req, tx, domain)
+		cancel()
+		if !ok {
+			return
+		}
 	}
 	offer, err := media.ParseSDP(req.Body())
 	if err != nil {
@@ -235,6 +243,9 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 	}
 	if p.Bearer {
 		in.ApplicationSid = p.OutgoingApp
+	}
+	if fromTrunk {
+		in.FromTrunk, in.From, in.To = true, callerNumber(req.From()), req.Recipient.User
 	}
 	rctx, rcancel := requestContext()
 	call, err := s.calls.Router.RouteInvite(rctx, in)

@@ -70,6 +70,9 @@ type Config struct {
 
 	// HandshakeTimeout bounds a TLS handshake and a WebSocket upgrade.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+
+	// Trunk is the SIP carrier for numbers (see Trunk).
+	Trunk Trunk `yaml:"trunk"`
 }
 
 // DefaultConfig returns the configuration `parley serve` starts from.
@@ -159,6 +162,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return c, fmt.Errorf("sip config: cert_file and key_file go together")
+	}
+	if _, err := parseTrunk(c.Trunk); err != nil {
+		return c, err
 	}
 	if c.UDP == "" && c.TCP == "" && c.TLS == "" && c.WS == "" && c.WSS == "" {
 		return c, fmt.Errorf("sip config: no listener address")

@@ -28,6 +28,7 @@ type dialer struct{ s *Server }
 // attempt is one binding being rung.
 type attempt struct {
 	binding presence.Binding
+	trunk   bool // a number at the carrier, not a registered client
 }
 
 func (d *dialer) targets(ctx context.Context, req calls.DialRequest) ([]attempt, error) {
@@ -73,7 +74,11 @@ func (d *dialer) targets(ctx context.Context, req calls.DialRequest) ([]attempt,
 				return nil, err
 			}
 		case *twiml.Number:
-			d.s.log.Warn("dial: no outbound trunk is configured for numbers", "number", t.Number)
+			if !d.s.trunk.dials() {
+				d.s.log.Warn("dial: no outbound trunk is configured for numbers", "number", t.Number)
+				continue
+			}
+			out = append(out, attempt{binding: d.s.trunk.binding(req.Call.AccountSid, t.Number), trunk: true})
 		}
 	}
 	return out, nil
@@ -104,7 +109,7 @@ func (d *dialer) Dial(ctx context.Context, req calls.DialRequest) (calls.DialRes
 		}
 	}
 	for _, a := range atts {
-		go func() { results <- d.ring(ringCtx, req, a.binding, ringing) }()
+		go func() { results <- d.ring(ringCtx, req, a, ringing) }()
 	}
 	var winner *outboundLeg
 	busy, refused, pending := 0, 0, len(atts)
@@ -144,7 +149,9 @@ collect:
 		}
 	}
 	if winner != nil {
-		d.markBusy(winner)
+		if !winner.trunk {
+			d.markBusy(winner)
+		}
 		return calls.DialResult{Status: calls.DialAnswered, Leg: winner, Media: winner.media, CallSid: winner.callSid}, nil
 	}
 	switch {
@@ -172,9 +179,10 @@ func (d *dialer) markBusy(l *outboundLeg) {
 	}()
 }
 
-// ring sends one INVITE to a binding over its flow and waits for the answer.
-func (d *dialer) ring(ctx context.Context, req calls.DialRequest, b presence.Binding, ringing func()) outcome {
-	s := d.s
+// ring sends one INVITE to a binding over its flow (or to the carrier) and
+// waits for the answer.
+func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, ringing func()) outcome {
+	s, b := d.s, a.binding
 	ep, err := s.calls.Ports.Listen(s.calls.MediaAddr)
 	if err != nil {
 		return outcome{err: err}
@@ -213,10 +221,15 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, b presence.Bin
 		return outcome{err: fmt.Errorf("invite %s: %w", b.Contact, err)}
 	}
 	callID := inv.CallID().Value()
-	leg := &outboundLeg{s: s, dc: dc, binding: b, ep: ep, callSid: sid.New(sid.Call), callID: callID,
+	leg := &outboundLeg{s: s, dc: dc, binding: b, trunk: a.trunk, ep: ep, callSid: sid.New(sid.Call), callID: callID,
 		digits: make(chan byte, 16), done: make(chan struct{})}
 	s.legs.put(callID, leg)
-	err = dc.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+	opts := sipgo.AnswerOptions{}
+	if a.trunk {
+		// The carrier may challenge (401/407); sipgo answers with Digest.
+		opts.Username, opts.Password = s.trunk.username, s.trunk.password
+	}
+	opts.OnResponse = func(res *sip.Response) error {
 		// A 2xx right behind a 180 can replace it in sipgo's transaction
 		// (it passes up its latest response), and an answer implies the
 		// phone was alerted: report ringing once either way.
@@ -224,7 +237,8 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, b presence.Bin
 			ringing()
 		}
 		return nil
-	}})
+	}
+	err = dc.WaitAnswer(ctx, opts)
 	if err != nil {
 		if res := dc.InviteResponse; res != nil && res.IsSuccess() {
 			// It answered while we were cancelling: complete the
@@ -292,6 +306,7 @@ type outboundLeg struct {
 	s       *Server
 	dc      *sipgo.DialogClientSession
 	binding presence.Binding
+	trunk   bool // dialled through the carrier
 	ep      *media.Endpoint
 	media   calls.LegMedia
 	callSid string

@@ -69,6 +69,7 @@ type Server struct {
 	tlsConf *tls.Config
 	subs    *subscriptions
 	creds   *credCache
+	trunk   *trunk        // the carrier for numbers; never nil after New
 	udpReg  *udpRegistrar // nil with Config.UDPRegisterTransactions
 
 	mu        sync.Mutex
@@ -113,6 +114,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		closed:  make(chan struct{}),
 		flows:   map[string]struct{}{},
 		creds:   newCredCache(cfg.CredentialCacheTTL, cfg.CredentialCacheSize),
+	}
+	if s.trunk, err = parseTrunk(cfg.Trunk); err != nil {
+		return nil, err
 	}
 	s.subs = newSubscriptions(s)
 	return s, nil
