@@ -267,7 +267,7 @@ func (s *Server) Store() *store.Store { return s.store }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	opts := api.Options{Log: s.log, Admission: s.admission, Limits: s.admission, Calls: s.engine,
-		SIP:        api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry},
+		SIP: api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry},
 		Originator: &originator{ctx: s.voiceCtx, store: s.store, adm: s.admission, engine: s.engine, dialer: s.sip.Dialer(), log: s.log,
 			numbers: s.cfg.SIP.Trunk.URI != ""}}
 	if s.usageAPI != nil {
