@@ -31,22 +31,35 @@ import (
 
 var lo = netip.MustParseAddr("127.0.0.1")
 
-// callApp is the customer's webhook application.
+// callApp is the customer's webhook application: TwiML documents by path,
+// WAV files by path, and handlers for anything special.
 type callApp struct {
-	srv   *httptest.Server
-	mu    sync.Mutex
-	forms map[string][]url.Values
+	srv      *httptest.Server
+	fallback string // path of the fallback URL, "" for none
+	mu       sync.Mutex
+	forms    map[string][]url.Values
+	wavs     map[string][]byte
+	handlers map[string]http.HandlerFunc
 }
 
 func newCallApp(t *testing.T, docs map[string]string) *callApp {
-	a := &callApp{forms: map[string][]url.Values{}}
+	a := &callApp{forms: map[string][]url.Values{}, wavs: map[string][]byte{}, handlers: map[string]http.HandlerFunc{}}
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		a.mu.Lock()
 		a.forms[r.URL.Path] = append(a.forms[r.URL.Path], r.PostForm)
+		wav, h := a.wavs[r.URL.Path], a.handlers[r.URL.Path]
 		a.mu.Unlock()
-		w.Header().Set("Content-Type", "text/xml")
-		io.WriteString(w, docs[r.URL.Path])
+		switch {
+		case h != nil:
+			h(w, r)
+		case wav != nil:
+			w.Header().Set("Content-Type", "audio/wav")
+			w.Write(wav)
+		default:
+			w.Header().Set("Content-Type", "text/xml")
+			io.WriteString(w, docs[r.URL.Path])
+		}
 	}))
 	t.Cleanup(a.srv.Close)
 	return a
@@ -68,8 +81,12 @@ func (r router) RouteInvite(ctx context.Context, in Invite) (*calls.Call, error)
 	if in.AccountSid != r.e.acc.Sid {
 		return nil, ErrNoRoute
 	}
-	return &calls.Call{Sid: sid.New(sid.Call), AccountSid: in.AccountSid, From: in.From, To: in.To, Direction: "inbound",
-		AuthToken: r.e.acc.AuthToken, VoiceURL: r.app.srv.URL + "/voice", VoiceMethod: "POST"}, nil
+	c := &calls.Call{Sid: sid.New(sid.Call), AccountSid: in.AccountSid, From: in.From, To: in.To, Direction: "inbound",
+		AuthToken: r.e.acc.AuthToken, VoiceURL: r.app.srv.URL + "/voice", VoiceMethod: "POST"}
+	if r.app.fallback != "" {
+		c.FallbackURL, c.FallbackMethod = r.app.srv.URL+r.app.fallback, "POST"
+	}
+	return c, nil
 }
 
 type domainTargets struct{}
@@ -83,8 +100,11 @@ func newCallEnv(t *testing.T, app *callApp) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	recordings := t.TempDir()
 	return newEnvWith(t, "", nil, func(e *env) {
-		engine := calls.New(calls.Config{Dialer: e.srv.Dialer(), Webhooks: &webhook.Client{Timeout: 2 * time.Second}, Log: testLogger(t)})
+		e.recordings = recordings
+		engine := calls.New(calls.Config{Dialer: e.srv.Dialer(), Webhooks: &webhook.Client{Timeout: 2 * time.Second}, Log: testLogger(t),
+			RecordingsDir: recordings, RecordingURL: func(acct, rec string) string { return "http://127.0.0.1:9/" + rec + ".wav" }})
 		e.srv.EnableCalls(CallConfig{Router: router{e, app}, Runner: engine, Targets: domainTargets{}, Ports: ports, MediaAddr: lo})
 	})
 }
@@ -186,6 +206,44 @@ func (p *phone) heard(d time.Duration, freq float64) (int, float64) {
 	}
 }
 
+// call places a call from the phone (authenticating as bob) to user at the
+// test domain; once answered it ACKs and points the phone's RTP at Parley.
+// A final error response comes back as *sipgo.ErrDialogResponse.
+func (p *phone) call(ctx context.Context, t *testing.T, user string, onResponse func(*sip.Response)) (*sipgo.DialogClientSession, error) {
+	t.Helper()
+	p.media(t, media.Session{})
+	offer := media.Session{Addr: lo, Port: int(p.ep.Local().Port()), Codecs: []media.RTPCodec{
+		{PT: 0, Name: "PCMU", Rate: 8000, Channels: 1}, {PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}}}
+	inv := p.request(sip.INVITE, "bob", sip.Uri{Scheme: "sip", User: user, Host: testDomain})
+	inv.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: testDomain}, Params: sip.NewParams()})
+	inv.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: 5998}})
+	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	inv.SetBody(offer.Marshal(2, 2))
+	cua := &sipgo.DialogUA{Client: p.c, ContactHDR: *inv.Contact(), RewriteContact: true}
+	dc, err := cua.WriteInvite(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { dc.Close() })
+	if err := dc.WaitAnswer(ctx, sipgo.AnswerOptions{Username: "bob", Password: testPassword, OnResponse: func(r *sip.Response) error {
+		if onResponse != nil {
+			onResponse(r)
+		}
+		return nil
+	}}); err != nil {
+		return nil, err
+	}
+	if err := dc.Ack(ctx); err != nil {
+		return nil, err
+	}
+	answer, err := media.ParseSDP(dc.InviteResponse.Body())
+	if err != nil {
+		return nil, err
+	}
+	p.ep.SetRemote(answer.RTP())
+	return dc, nil
+}
+
 func TestInviteDialClientBridges(t *testing.T) {
 	app := newCallApp(t, map[string]string{
 		"/voice":  `<Response><Dial action="/dialed" timeout="10" answerOnBridge="true"><Client>alice</Client></Dial></Response>`,
@@ -197,41 +255,18 @@ func TestInviteDialClientBridges(t *testing.T) {
 		t.Fatalf("register: %d", res.StatusCode)
 	}
 	caller := newPhone(t, e, 47100)
-	caller.media(t, media.Session{})
-	offer := media.Session{Addr: lo, Port: int(caller.ep.Local().Port()), Codecs: []media.RTPCodec{
-		{PT: 0, Name: "PCMU", Rate: 8000, Channels: 1}, {PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}}}
-	inv := caller.request(sip.INVITE, "bob", sip.Uri{Scheme: "sip", User: "alice", Host: testDomain})
-	inv.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: testDomain}, Params: sip.NewParams()})
-	inv.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: 5998}})
-	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	inv.SetBody(offer.Marshal(2, 2))
-	cua := &sipgo.DialogUA{Client: caller.c, ContactHDR: *inv.Contact(), RewriteContact: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	dc, err := cua.WriteInvite(ctx, inv)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ringing := false
 	go func() {
 		// Answer once Parley has forked to alice and relayed ringing.
 		time.Sleep(300 * time.Millisecond)
 		close(callee.answer)
 	}()
-	if err := dc.WaitAnswer(ctx, sipgo.AnswerOptions{Username: "bob", Password: testPassword, OnResponse: func(r *sip.Response) error {
-		ringing = ringing || r.StatusCode == 180
-		return nil
-	}}); err != nil {
+	_, err := caller.call(ctx, t, "alice", func(r *sip.Response) { ringing = ringing || r.StatusCode == 180 })
+	if err != nil {
 		t.Fatalf("caller: %v", err)
 	}
-	if err := dc.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-	answer, err := media.ParseSDP(dc.InviteResponse.Body())
-	if err != nil {
-		t.Fatal(err)
-	}
-	caller.ep.SetRemote(answer.RTP())
 
 	<-callee.ready
 	// Audio flows both ways through Parley's anchored media.

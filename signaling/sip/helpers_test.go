@@ -42,6 +42,8 @@ type env struct {
 	key     store.APIKey
 	cancel  context.CancelFunc
 	stopped chan struct{}
+	// recordings is where a call env keeps <Record> WAV files.
+	recordings string
 }
 
 func testLogger(t *testing.T) *slog.Logger {
