@@ -14,7 +14,9 @@ import (
 // admitAll is an admitter with no limits: these tests are about routing.
 type admitAll struct{}
 
-func (admitAll) Acquire(context.Context, string, admission.Resource) (func(), error) { return func() {}, nil }
+func (admitAll) Acquire(context.Context, string, admission.Resource) (func(), error) {
+	return func() {}, nil
+}
 
 func TestRouteInvite(t *testing.T) {
 	ctx := context.Background()
