@@ -3,6 +3,7 @@ package calls
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -402,8 +403,18 @@ func (d *dialer) Dial(ctx context.Context, req DialRequest) (DialResult, error) 
 }
 
 func TestDialBridgesMediaBothWays(t *testing.T) {
+	for _, record := range []bool{false, true} {
+		t.Run(fmt.Sprintf("record=%v", record), func(t *testing.T) { testDialBridges(t, record) })
+	}
+}
+
+func testDialBridges(t *testing.T, record bool) {
+	attr := ""
+	if record {
+		attr = ` record="record-from-answer"`
+	}
 	a := newApp(t, map[string]string{
-		"/voice":  `<Response><Dial action="/dialed" timeout="5" answerOnBridge="true"><Client>bob</Client></Dial></Response>`,
+		"/voice":  `<Response><Dial action="/dialed" timeout="5" answerOnBridge="true"` + attr + `><Client>bob</Client></Dial></Response>`,
 		"/dialed": `<Response><Hangup/></Response>`,
 	})
 	ports, _ := media.NewPortRange(45000, 45999)
@@ -464,6 +475,31 @@ func TestDialBridgesMediaBothWays(t *testing.T) {
 	d.mu.Unlock()
 	if req.Timeout != 5*time.Second || len(req.Targets) != 1 || len(req.Offer) != 2 {
 		t.Fatalf("dial request %+v", req)
+	}
+	f.events.mu.Lock()
+	recs := f.events.recs
+	f.events.mu.Unlock()
+	if !record {
+		if len(recs) != 0 || dialed[0].form.Get("RecordingUrl") != "" {
+			t.Fatalf("recorded without record: %+v %v", recs, dialed[0].form)
+		}
+		return
+	}
+	// Both sides in one track: 1 kHz from the caller and 440 Hz from the callee.
+	if len(recs) != 1 || dialed[0].form.Get("RecordingSid") != recs[0].Sid || dialed[0].form.Get("RecordingDuration") == "" ||
+		!strings.HasSuffix(dialed[0].form.Get("RecordingUrl"), recs[0].Sid+".wav") {
+		t.Fatalf("dial recording %+v, action %v", recs, dialed[0].form)
+	}
+	data, err := os.ReadFile(recs[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err := media.DecodeWAV(data)
+	if err != nil || len(audio.Samples) < 4800 {
+		t.Fatalf("recording: %d samples, %v", len(audio.Samples), err)
+	}
+	if hi, lo := media.ToneRatio(audio.Samples, 1000), media.ToneRatio(audio.Samples, 440); hi < 0.25 || lo < 0.25 {
+		t.Fatalf("recording: 1 kHz ratio %.2f, 440 Hz ratio %.2f (want both sides)", hi, lo)
 	}
 }
 

@@ -354,19 +354,8 @@ func (r *run) record(ctx context.Context, rec *twiml.Record, docURL string) (*re
 		}
 	}
 	r.drain()
-	recSid := sid.New(sid.Recording)
-	dir := filepath.Join(r.e.cfg.RecordingsDir, r.call.AccountSid)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, false, fmt.Errorf("record: %w", err)
-	}
-	path := filepath.Join(dir, recSid+".wav")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	recSid, path, f, w, err := r.newRecording()
 	if err != nil {
-		return nil, false, fmt.Errorf("record: %w", err)
-	}
-	w, err := media.NewWAVWriter(f)
-	if err != nil {
-		f.Close()
 		return nil, false, err
 	}
 	trim := rec.Trim == "trim-silence"
@@ -438,10 +427,7 @@ loop:
 		r.log().Info("Record captured no audio; going on with the next verb", "line", rec.Line)
 		return nil, finishedBy == "hangup", nil
 	}
-	dur := time.Duration(samples) * time.Second / media.SampleRate
-	if r.e.cfg.Events != nil {
-		r.e.cfg.Events.RecordingDone(Recording{Sid: recSid, AccountSid: r.call.AccountSid, CallSid: r.call.Sid, Path: path, Duration: dur, Created: r.e.cfg.Now()})
-	}
+	recParams := r.recordingDone(recSid, path, samples)
 	action := rec.Action
 	if action == "" {
 		action = docURL
@@ -450,18 +436,50 @@ loop:
 	if err != nil {
 		return nil, false, fmt.Errorf("line %d <Record> action: %w", rec.Line, err)
 	}
-	recURL := ""
-	if r.e.cfg.RecordingURL != nil {
-		recURL = r.e.cfg.RecordingURL(r.call.AccountSid, recSid)
-	}
-	next := &request{URL: u, Method: rec.Method, Params: url.Values{
-		"RecordingSid": {recSid}, "RecordingUrl": {recURL},
-		"RecordingDuration": {strconv.Itoa(int(math.Round(dur.Seconds())))}, "Digits": {finishedBy}}}
+	recParams.Set("Digits", finishedBy)
+	next := &request{URL: u, Method: rec.Method, Params: recParams}
 	if finishedBy == "hangup" {
 		r.notifyAfterHangup(next)
 		return nil, true, nil
 	}
 	return next, false, nil
+}
+
+// newRecording creates the WAV file of a new recording under the account's
+// recordings directory.
+func (r *run) newRecording() (recSid, path string, f *os.File, w *media.WAVWriter, err error) {
+	recSid = sid.New(sid.Recording)
+	dir := filepath.Join(r.e.cfg.RecordingsDir, r.call.AccountSid)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", nil, nil, fmt.Errorf("record: %w", err)
+	}
+	path = filepath.Join(dir, recSid+".wav")
+	f, err = os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", "", nil, nil, fmt.Errorf("record: %w", err)
+	}
+	w, err = media.NewWAVWriter(f)
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return "", "", nil, nil, fmt.Errorf("record: %w", err)
+	}
+	return recSid, path, f, w, nil
+}
+
+// recordingDone reports a finished recording of samples and returns the
+// parameters an action request tells about it.
+func (r *run) recordingDone(recSid, path string, samples int) url.Values {
+	dur := time.Duration(samples) * time.Second / media.SampleRate
+	if r.e.cfg.Events != nil {
+		r.e.cfg.Events.RecordingDone(Recording{Sid: recSid, AccountSid: r.call.AccountSid, CallSid: r.call.Sid, Path: path, Duration: dur, Created: r.e.cfg.Now()})
+	}
+	recURL := ""
+	if r.e.cfg.RecordingURL != nil {
+		recURL = r.e.cfg.RecordingURL(r.call.AccountSid, recSid)
+	}
+	return url.Values{"RecordingSid": {recSid}, "RecordingUrl": {recURL},
+		"RecordingDuration": {strconv.Itoa(int(math.Round(dur.Seconds())))}}
 }
 
 // notifyAfterHangup requests an action URL for its side effects after the
@@ -529,9 +547,10 @@ func (r *run) dial(ctx context.Context, d *twiml.Dial, docURL string) (*request,
 	}
 	status, duration := res.Status, time.Duration(0)
 	callerLeft := false
+	var recParams url.Values
 	if res.Status == DialAnswered {
 		var err error
-		duration, callerLeft, err = r.bridge(ctx, d, res)
+		duration, callerLeft, recParams, err = r.bridge(ctx, d, res)
 		if err != nil {
 			return nil, false, err
 		}
@@ -547,6 +566,9 @@ func (r *run) dial(ctx context.Context, d *twiml.Dial, docURL string) (*request,
 	next := &request{URL: u, Method: d.Method, Params: url.Values{
 		"DialCallStatus": {string(status)}, "DialCallSid": {res.CallSid},
 		"DialCallDuration": {strconv.Itoa(wholeSeconds(duration))}}}
+	for k, v := range recParams {
+		next.Params[k] = v
+	}
 	if callerLeft {
 		r.notifyAfterHangup(next)
 		return nil, true, nil
@@ -555,15 +577,17 @@ func (r *run) dial(ctx context.Context, d *twiml.Dial, docURL string) (*request,
 }
 
 // bridge connects the caller with the answered party until one hangs up,
-// the time limit passes or the caller presses * (hangupOnStar).
-func (r *run) bridge(ctx context.Context, d *twiml.Dial, res DialResult) (time.Duration, bool, error) {
+// the time limit passes or the caller presses * (hangupOnStar). With
+// Dial record set, both sides are recorded into one track; the recording's
+// action parameters are returned.
+func (r *run) bridge(ctx context.Context, d *twiml.Dial, res DialResult) (time.Duration, bool, url.Values, error) {
 	callee := res.Leg
 	if err := r.answer(ctx, res.Media.Codecs); err != nil {
 		_ = callee.Hangup(context.Background())
 		if r.callerGone() { // hung up just as the other party answered
-			return 0, true, nil
+			return 0, true, nil, nil
 		}
-		return 0, false, err
+		return 0, false, nil, err
 	}
 	star := make(chan struct{}, 1)
 	var tap media.Sink
@@ -578,8 +602,29 @@ func (r *run) bridge(ctx context.Context, d *twiml.Dial, res DialResult) (time.D
 			}
 		}
 	}
-	media.Bridge(r.med.Endpoint, res.Media.Endpoint,
-		media.PTMapFor(r.med.Codecs, res.Media.Codecs), media.PTMapFor(res.Media.Codecs, r.med.Codecs), tap)
+	var mix *media.Mixdown
+	var recSid, recPath string
+	var recFile *os.File
+	var tapCallee media.Sink
+	if d.Record != "" && d.Record != "do-not-record" {
+		var w *media.WAVWriter
+		var err error
+		if recSid, recPath, recFile, w, err = r.newRecording(); err != nil {
+			r.log().Error("Dial record: recording not started", "line", d.Line, "err", err)
+		} else {
+			mix = media.NewMixdown(w, r.med.Codecs, res.Media.Codecs)
+			callerTap := mix.Tap(0)
+			if tap != nil {
+				star := tap
+				tap = func(p []byte) { star(p); callerTap(p) }
+			} else {
+				tap = callerTap
+			}
+			tapCallee = mix.Tap(1)
+		}
+	}
+	media.BridgeTaps(r.med.Endpoint, res.Media.Endpoint,
+		media.PTMapFor(r.med.Codecs, res.Media.Codecs), media.PTMapFor(res.Media.Codecs, r.med.Codecs), tap, tapCallee)
 	start := time.Now()
 	limit := time.NewTimer(d.TimeLimit)
 	defer limit.Stop()
@@ -593,15 +638,31 @@ func (r *run) bridge(ctx context.Context, d *twiml.Dial, res DialResult) (time.D
 	}
 	media.Unbridge(r.med.Endpoint, res.Media.Endpoint)
 	r.med.Endpoint.SetSink(r.capture.Sink)
+	elapsed := time.Since(start)
 	hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := callee.Hangup(hctx); err != nil {
 		r.log().Warn("hanging up the dialled party failed", "err", err)
 	}
-	if ctx.Err() != nil && !callerLeft {
-		return time.Since(start), false, ctx.Err()
+	var recParams url.Values
+	if mix != nil {
+		err := mix.Close()
+		recFile.Close()
+		switch samples := mix.Samples(); {
+		case err != nil:
+			r.log().Error("Dial record: writing the recording failed", "line", d.Line, "err", err)
+			os.Remove(recPath)
+		case samples == 0:
+			r.log().Info("Dial record: no G.711 audio to record (Opus is relayed, not recorded)", "line", d.Line)
+			os.Remove(recPath)
+		default:
+			recParams = r.recordingDone(recSid, recPath, samples)
+		}
 	}
-	return time.Since(start), callerLeft, nil
+	if ctx.Err() != nil && !callerLeft {
+		return elapsed, false, recParams, ctx.Err()
+	}
+	return elapsed, callerLeft, recParams, nil
 }
 
 // finish ends the call after its instructions ran out, failed or were cut short.

@@ -231,13 +231,14 @@ type PTMap map[uint8]uint8
 // tapA, when not nil, sees each of a's packets before it is forwarded (to
 // watch for a DTMF key, say); it must not keep the slice.
 func Bridge(a, b *Endpoint, aToB, bToA PTMap, tapA Sink) {
-	fwd := forward(b, aToB)
-	if tapA != nil {
-		a.SetSink(func(p []byte) { tapA(p); fwd(p) })
-	} else {
-		a.SetSink(fwd)
-	}
-	b.SetSink(forward(a, bToA))
+	BridgeTaps(a, b, aToB, bToA, tapA, nil)
+}
+
+// BridgeTaps is Bridge with a tap on each side (either may be nil); a tap
+// sees the packet before its payload type is mapped.
+func BridgeTaps(a, b *Endpoint, aToB, bToA PTMap, tapA, tapB Sink) {
+	a.SetSink(tapped(tapA, forward(b, aToB)))
+	b.SetSink(tapped(tapB, forward(a, bToA)))
 	a.SetRTCPSink(func(p []byte) { _ = b.WriteRTCP(p) })
 	b.SetRTCPSink(func(p []byte) { _ = a.WriteRTCP(p) })
 }
@@ -248,6 +249,13 @@ func Unbridge(a, b *Endpoint) {
 		e.SetSink(nil)
 		e.SetRTCPSink(nil)
 	}
+}
+
+func tapped(tap, next Sink) Sink {
+	if tap == nil {
+		return next
+	}
+	return func(p []byte) { tap(p); next(p) }
 }
 
 func forward(to *Endpoint, m PTMap) Sink {
