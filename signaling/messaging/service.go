@@ -263,8 +263,10 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (Message, error) {
 		release()
 		return Message{}, err
 	}
+	queued := m // the goroutine's copy: m is returned as created
 	s.background(func(ctx context.Context) {
 		defer release()
+		m := queued
 		s.setStatus(m, StatusSending, 0, "")
 		dctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
 		err := s.deliver(dctx, m)
