@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -706,4 +710,109 @@ func TestMessageToApplication(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMessageToBaresip: a MESSAGE reaches a baresip registered as dave over
+// UDP; baresip answers 200 and its menu module prints the text.
+func TestMessageToBaresip(t *testing.T) {
+	baresip, err := exec.LookPath("baresip")
+	if err != nil {
+		if os.Getenv("PARLEY_REQUIRE_PEERS") == "1" {
+			t.Fatal("baresip not found and PARLEY_REQUIRE_PEERS=1: run `make deps`")
+		}
+		t.Skip("baresip not installed")
+	}
+	m := startMsgServer(t, msgConfig(t), true)
+	ctx := context.Background()
+	st := m.s.Store()
+	lists, _, err := st.ListSIPCredentialLists(ctx, m.acct.Sid, store.Page{Size: 1})
+	if err != nil || len(lists) == 0 {
+		t.Fatalf("lists: %v", err)
+	}
+	const pw = "baresip-secret-1" // no spaces: baresip's account syntax
+	if _, err := st.CreateSIPCredential(ctx, m.acct.Sid, lists[0].Sid, "dave", pw, m.s.sip.Realm()); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	config := fmt.Sprintf("poll_method\t\tepoll\nsip_listen\t\t127.0.0.1:%d\nmodule_path\t\t/usr/lib/baresip/modules\n"+
+		"module\t\tstdio.so\nmodule_app\t\taccount.so\nmodule_app\t\tmenu.so\naudio_player\t\tnil\naudio_source\t\tnil\naudio_alert\t\tnil\n", listen)
+	account := fmt.Sprintf("<sip:dave@%s;transport=udp>;auth_pass=%s;outbound=\"sip:%s;transport=udp\";regint=120\n",
+		msgDomain, pw, m.s.sip.Addr("udp").String())
+	for name, body := range map[string]string{"config": config, "accounts": account, "contacts": "", "uuid": "00000000-0000-4000-8000-000000000042\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 40*time.Second)
+	cmd := exec.CommandContext(cctx, baresip, "-f", dir, "-t", "35")
+	var out strings.Builder
+	var mu sync.Mutex
+	cmd.Stdout, cmd.Stderr = lockedWriter{&mu, &out}, lockedWriter{&mu, &out}
+	// stdio (the UI the menu module prints messages to) needs a pollable stdin.
+	stdin, keep, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = stdin
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		keep.Close()
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("baresip output:\n%s", out.String())
+			mu.Unlock()
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		bs, _ := m.s.registry.Bindings(ctx, m.acct.Sid, "sip:dave@"+msgDomain)
+		if len(bs) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("baresip did not register")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	alice := newSIPPhone(t, m, "udp")
+	res := alice.message("alice", "sip:dave@"+msgDomain, "text/plain", []byte("hello baresip"))
+	if res.StatusCode != 200 {
+		t.Fatalf("MESSAGE to baresip: %d %s", res.StatusCode, res.Reason)
+	}
+	m.waitStatus(t, sidOf(res), "delivered")
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		shown := strings.Contains(out.String(), "hello baresip")
+		mu.Unlock()
+		if shown {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("baresip did not show the message")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
