@@ -22,6 +22,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	twclient "github.com/twilio/twilio-go/client"
 
+	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/server/config"
 	"github.com/parleyhq/parley/server/store"
@@ -815,4 +817,114 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestMessagesAdmissionAndUsage: messages are counted in usage (messages,
+// messages-inbound, messages-outbound), and over the account's "messages"
+// limit SIP answers 503 and REST 429, both with Retry-After.
+func TestMessagesAdmissionAndUsage(t *testing.T) {
+	m := startMsgServer(t, msgConfig(t), true)
+	alice := newSIPPhone(t, m, "udp")
+	if res := alice.message("alice", "sip:bob@pbx.test", "text/plain", []byte("one")); res.StatusCode != 202 {
+		t.Fatalf("MESSAGE: %d", res.StatusCode)
+	}
+	if code, body := m.rest(t, http.MethodPost, "/Messages.json", url.Values{"To": {"client:bob"}, "From": {"client:ops"}, "Body": {"two"}}); code != 201 {
+		t.Fatalf("send: %d %s", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := m.rest(t, http.MethodGet, "/Usage/Records/AllTime.json?PageSize=1000", nil)
+		var recs struct {
+			Records []struct{ Category, Count string } `json:"usage_records"`
+		}
+		json.Unmarshal([]byte(body), &recs)
+		got := map[string]string{}
+		for _, r := range recs.Records {
+			got[r.Category] = r.Count
+		}
+		if got["messages"] == "2" && got["messages-inbound"] == "1" && got["messages-outbound"] == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage %v", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	if _, err := m.s.admission.SetLimit(context.Background(), m.acct.Sid, admission.ResourceMessages, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		res := alice.message("alice", "sip:bob@pbx.test", "text/plain", []byte("refused"))
+		if res.StatusCode == 503 {
+			if res.GetHeader("Retry-After") == nil {
+				t.Fatal("503 without Retry-After")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("MESSAGE over the limit: %d", res.StatusCode)
+		}
+		time.Sleep(200 * time.Millisecond) // leases held by the host run out
+	}
+	req, _ := http.NewRequest(http.MethodPost, m.base+"/2010-04-01/Accounts/"+m.acct.Sid+"/Messages.json",
+		strings.NewReader(url.Values{"To": {"client:bob"}, "From": {"client:ops"}, "Body": {"refused"}}.Encode()))
+	req.SetBasicAuth(m.acct.Sid, m.acct.AuthToken)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 429 || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("REST over the limit: %d, Retry-After %q", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+}
+
+// TestBrowserSinkPlugsIn: bindings of another transport (the WebRTC
+// gateway's sessions) are delivered through the sink registered for it;
+// with no sink they are skipped and the message waits.
+func TestBrowserSinkPlugsIn(t *testing.T) {
+	m := startMsgServer(t, msgConfig(t), true)
+	ctx := context.Background()
+	_, err := m.s.registry.Apply(ctx, presence.Update{AccountSid: m.acct.Sid, Identity: "client:web", CallID: "session-1", CSeq: 1, Now: time.Now(),
+		Contacts: []presence.Binding{{Key: "session-1", Contact: "session-1", Transport: messaging.TransportWebRTC, Expires: time.Now().Add(time.Hour)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(text string) string {
+		code, body := m.rest(t, http.MethodPost, "/Messages.json", url.Values{"To": {"client:web"}, "From": {"client:ops"}, "Body": {text}})
+		if code != 201 {
+			t.Fatalf("send: %d %s", code, body)
+		}
+		var out map[string]any
+		json.Unmarshal([]byte(body), &out)
+		return out["sid"].(string)
+	}
+	waiting := send("before the gateway")
+	m.waitStatus(t, waiting, "queued")
+	got := make(chan messaging.Delivery, 4)
+	m.s.Messages().SetSink(messaging.TransportWebRTC, messaging.SinkFunc(func(ctx context.Context, b presence.Binding, d messaging.Delivery) error {
+		if b.Identity != "client:web" || b.Key != "session-1" {
+			return fmt.Errorf("wrong binding %+v", b)
+		}
+		got <- d
+		return nil
+	}))
+	// The next sweep retries the queued message; a new one goes at once.
+	for _, want := range []string{"before the gateway", "after"} {
+		if want == "after" {
+			send(want)
+		}
+		select {
+		case d := <-got:
+			if string(d.Body) != want || d.From != "client:ops" || d.To != "client:web" {
+				t.Fatalf("delivery %+v", d)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("sink did not get %q", want)
+		}
+	}
+	m.waitStatus(t, waiting, "delivered")
 }
