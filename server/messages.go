@@ -67,14 +67,10 @@ func (r *messageResolver) Route(ctx context.Context, accountSid, user, host stri
 	if !errors.Is(err, presence.ErrUnknownUser) {
 		return messaging.Route{}, err
 	}
-	u, method, err := r.store.SIPDomainMessaging(ctx, dom.Sid)
-	if err != nil {
-		return messaging.Route{}, err
-	}
-	if u == "" {
+	if dom.MessagingURL == "" {
 		return messaging.Route{}, fmt.Errorf("%w: no user %s on %s and the domain has no messaging URL", messaging.ErrNoRoute, user, host)
 	}
-	return messaging.Route{To: to, App: &messaging.Application{URL: u, Method: method}}, nil
+	return messaging.Route{To: to, App: &messaging.Application{URL: dom.MessagingURL, Method: dom.MessagingMethod}}, nil
 }
 
 // Target implements messaging.Resolver: client:<identity>, or

@@ -646,7 +646,7 @@ func TestMessagesREST(t *testing.T) {
 func TestMessageToApplication(t *testing.T) {
 	m := startMsgServer(t, msgConfig(t), true)
 	var mu sync.Mutex
-	var posted []url.Values
+	posted := map[string][]url.Values{} // by path
 	v := twclient.NewRequestValidator(m.acct.AuthToken)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
@@ -659,8 +659,11 @@ func TestMessageToApplication(t *testing.T) {
 			return
 		}
 		mu.Lock()
-		posted = append(posted, r.PostForm)
+		posted[r.URL.Path] = append(posted[r.URL.Path], r.PostForm)
 		mu.Unlock()
+		if r.URL.Path == "/delivered" {
+			return // a status callback of the reply
+		}
 		w.Header().Set("Content-Type", "text/xml")
 		fmt.Fprintf(w, `<Response><Message action="/delivered">You said: %s</Message></Response>`, r.PostForm.Get("Body"))
 	}))
@@ -675,8 +678,10 @@ func TestMessageToApplication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetSIPDomainMessaging(ctx, dom.Sid, app.URL+"/domain-sms", "POST"); err != nil {
-		t.Fatal(err)
+	// The domain's messaging URL is set through the REST API.
+	if code, body := m.rest(t, http.MethodPost, "/SIP/Domains/"+dom.Sid+".json", url.Values{"MessagingUrl": {app.URL + "/domain-sms"}}); code != 200 ||
+		!strings.Contains(body, `"messaging_url":"`+app.URL+`/domain-sms"`) || !strings.Contains(body, `"messaging_method":"POST"`) {
+		t.Fatalf("set the domain's messaging URL: %d %s", code, body)
 	}
 	alice := newSIPPhone(t, m, "tcp")
 	alice.register("alice")
@@ -695,7 +700,10 @@ func TestMessageToApplication(t *testing.T) {
 				t.Fatalf("reply %q", reply.Body())
 			}
 			mu.Lock()
-			p := posted[len(posted)-1]
+			if len(posted[tc.path]) != 1 {
+				t.Fatalf("%s got %d posts", tc.path, len(posted[tc.path]))
+			}
+			p := posted[tc.path][0]
 			mu.Unlock()
 			for k, want := range map[string]string{"MessageSid": sidOf(res), "AccountSid": m.acct.Sid, "From": "sip:alice@pbx.test",
 				"To": tc.to, "Body": text} {
@@ -709,6 +717,25 @@ func TestMessageToApplication(t *testing.T) {
 			_, body := m.rest(t, http.MethodGet, "/Messages.json?"+url.Values{"To": {"sip:alice@pbx.test"}}.Encode(), nil)
 			if !strings.Contains(body, `"direction":"outbound-reply"`) || !strings.Contains(body, "You said: "+text) {
 				t.Fatalf("reply record: %s", body)
+			}
+			// The reply's action is its status callback (relative to the messaging URL).
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				mu.Lock()
+				var delivered int
+				for _, cb := range posted["/delivered"] {
+					if cb.Get("MessageStatus") == "delivered" && cb.Get("To") == "sip:alice@pbx.test" {
+						delivered++
+					}
+				}
+				mu.Unlock()
+				if delivered == i+1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("reply status callbacks: %d delivered", delivered)
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 		})
 	}

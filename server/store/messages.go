@@ -202,29 +202,3 @@ func (s *Store) ListMessages(ctx context.Context, accountSid string, f MessageFi
 	q := `SELECT ` + messageCols + ` FROM messages` + where.String() + ` ORDER BY date_created DESC, rowid DESC LIMIT ? OFFSET ?`
 	return queryPage(ctx, s.R, "messages", q, args, p, scanMessage)
 }
-
-// SIPDomainMessaging returns the messaging URL and method of a SIP domain
-// (empty when it has none).
-func (s *Store) SIPDomainMessaging(ctx context.Context, domainSid string) (rawURL, method string, err error) {
-	err = s.R.QueryRowContext(ctx, `SELECT messaging_url, messaging_method FROM sip_domains WHERE sid = ?`, domainSid).Scan(&rawURL, &method)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", "", fmt.Errorf("sip domain %s: %w", domainSid, ErrNotFound)
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("sip domain %s: %w", domainSid, err)
-	}
-	return rawURL, method, nil
-}
-
-// SetSIPDomainMessaging sets the messaging URL and method of a SIP domain.
-func (s *Store) SetSIPDomainMessaging(ctx context.Context, domainSid, rawURL, method string) error {
-	res, err := s.W.ExecContext(ctx, `UPDATE sip_domains SET messaging_url = ?, messaging_method = ?, date_updated = ? WHERE sid = ?`,
-		rawURL, defaultMethod(method), ms(s.now()), domainSid)
-	if err != nil {
-		return fmt.Errorf("sip domain %s: %w", domainSid, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("sip domain %s: %w", domainSid, ErrNotFound)
-	}
-	return nil
-}
