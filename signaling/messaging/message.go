@@ -28,7 +28,6 @@ const (
 // Error codes recorded on messages (the REST API's error_code).
 const (
 	ErrorUnreachable = 30003 // the recipient stayed offline until the message expired
-	ErrorRefused     = 30005 // every binding refused the message
 	ErrorWebhook     = 11200 // the messaging URL failed
 )
 
