@@ -13,8 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +49,7 @@ type msgServer struct {
 
 // startMsgServer starts a server on cfg's data dir; seed creates the
 // account (false when restarting on a seeded data dir).
-func startMsgServer(t *testing.T, cfg config.Config, seed bool) *msgServer {
+func startMsgServer(t testing.TB, cfg config.Config, seed bool) *msgServer {
 	t.Helper()
 	s, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler), "test")
 	if err != nil {
@@ -122,7 +124,7 @@ func msgConfig(t *testing.T) config.Config {
 // sipPhone is a sipgo user agent that registers with Parley over one
 // transport and answers the MESSAGEs sent to it with status.
 type sipPhone struct {
-	t         *testing.T
+	t         testing.TB
 	transport string
 	server    string // Parley's address for the transport
 	c         *sipgo.Client
@@ -132,7 +134,7 @@ type sipPhone struct {
 	callID    string
 }
 
-func newSIPPhone(t *testing.T, m *msgServer, transport string) *sipPhone {
+func newSIPPhone(t testing.TB, m *msgServer, transport string) *sipPhone {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("msg-phone"))
 	if err != nil {
@@ -954,4 +956,60 @@ func TestBrowserSinkPlugsIn(t *testing.T) {
 		}
 	}
 	m.waitStatus(t, waiting, "delivered")
+}
+
+// BenchmarkSIPMessage measures client-to-client MESSAGEs through a whole
+// server: Digest (challenge + retry) on every MESSAGE from alice over TCP,
+// stored in SQLite, delivered to bob's TCP binding, answered 200.
+// WORKERS (default 8) senders run at once; it reports messages/s and the
+// latency of each MESSAGE including its challenge.
+func BenchmarkSIPMessage(b *testing.B) {
+	workers := 8
+	if v := os.Getenv("WORKERS"); v != "" {
+		fmt.Sscan(v, &workers)
+	}
+	cfg := testConfig(b)
+	cfg.Log.Level = "error"
+	m := startMsgServer(b, cfg, true)
+	bob := newSIPPhone(b, m, "tcp")
+	bob.register("bob")
+	go func() {
+		for range bob.got {
+		}
+	}()
+	senders := make([]*sipPhone, workers)
+	for i := range senders {
+		senders[i] = newSIPPhone(b, m, "tcp")
+	}
+	lat := make([]time.Duration, b.N)
+	var next, failed atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, p := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= b.N {
+					return
+				}
+				t0 := time.Now()
+				res := p.message("alice", "sip:bob@pbx.test", "text/plain", []byte("benchmark message"))
+				lat[i] = time.Since(t0)
+				if res.StatusCode != 200 {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "msgs/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(failed.Load()), "failed")
 }
