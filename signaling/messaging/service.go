@@ -91,6 +91,7 @@ type Service struct {
 	flushing map[Recipient]*flushState
 	ctx      context.Context // background work; cancelled when Run ends
 	cancel   context.CancelFunc
+	closed   bool // Run ended: no new background work
 	wg       sync.WaitGroup
 }
 
@@ -198,7 +199,9 @@ func (s *Service) Submit(ctx context.Context, in Inbound) (Outcome, Message, err
 		if err := s.create(ctx, m); err != nil {
 			return 0, Message{}, err
 		}
-		s.background(func(ctx context.Context) { s.toApplication(ctx, m, *route.App) })
+		if !s.background(func(ctx context.Context) { s.toApplication(ctx, m, *route.App) }) {
+			return 0, Message{}, errors.New("messaging: stopped")
+		}
 		return Accepted, m, nil
 	}
 	if err := s.create(ctx, m); err != nil {
@@ -253,8 +256,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (Message, error) {
 		req.Direction = DirectionOutboundAPI
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
+	// Stored as sending (so no flush of the recipient's queue picks it up
+	// while this first attempt runs; a restart queues it again) and
+	// returned as queued, the REST API's first status.
 	m := Message{Sid: sid.New(sid.Message), AccountSid: req.AccountSid, From: req.From, To: route.To, Target: route.Identity,
-		Body: []byte(req.Body), ContentType: "text/plain", Direction: req.Direction, Status: StatusQueued,
+		Body: []byte(req.Body), ContentType: "text/plain", Direction: req.Direction, Status: StatusSending,
 		StatusCallback: req.StatusCallback, StatusCallbackMethod: req.StatusCallbackMethod, DateCreated: now, DateUpdated: now}
 	if m.StatusCallbackMethod == "" {
 		m.StatusCallbackMethod = "POST"
@@ -263,11 +269,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (Message, error) {
 		release()
 		return Message{}, err
 	}
-	queued := m // the goroutine's copy: m is returned as created
-	s.background(func(ctx context.Context) {
+	first := m // the goroutine's copy
+	started := s.background(func(ctx context.Context) {
 		defer release()
-		m := queued
-		s.setStatus(m, StatusSending, 0, "")
+		m := first
+		s.cbs.status(m) // sending
 		dctx, cancel := context.WithTimeout(ctx, s.cfg.DeliveryTimeout)
 		err := s.deliver(dctx, m)
 		cancel()
@@ -280,6 +286,10 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (Message, error) {
 			s.enqueue(&m)
 		}
 	})
+	if !started {
+		release() // stopping: the message stays "sending" and is queued again at the next start
+	}
+	m.Status = StatusQueued
 	return m, nil
 }
 
@@ -293,13 +303,20 @@ func (s *Service) create(ctx context.Context, m Message) error {
 	return nil
 }
 
-// background runs f with the service's context, tracked for Run's return.
-func (s *Service) background(f func(ctx context.Context)) {
+// background runs f with the service's context, tracked for Run's return;
+// false (and f not run) once Run has ended.
+func (s *Service) background(f func(ctx context.Context)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		f(s.ctx)
 	}()
+	return true
 }
 
 // setStatus records a status change and queues its status callback.
@@ -384,7 +401,7 @@ func (s *Service) kick(r Recipient) {
 	st := &flushState{}
 	s.flushing[r] = st
 	s.mu.Unlock()
-	s.background(func(ctx context.Context) {
+	started := s.background(func(ctx context.Context) {
 		for {
 			s.flush(ctx, r)
 			s.mu.Lock()
@@ -397,6 +414,11 @@ func (s *Service) kick(r Recipient) {
 			s.mu.Unlock()
 		}
 	})
+	if !started {
+		s.mu.Lock()
+		delete(s.flushing, r)
+		s.mu.Unlock()
+	}
 }
 
 // flush delivers r's queued messages in order while its bindings take them.
@@ -432,6 +454,9 @@ func (s *Service) flush(ctx context.Context, r Recipient) {
 // callbacks in flight before returning.
 func (s *Service) Run(ctx context.Context) error {
 	defer func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		s.cancel()
 		s.wg.Wait()
 		s.cbs.close()
