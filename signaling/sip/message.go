@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 
@@ -66,6 +67,9 @@ func (s *Server) handleMessage(req *sip.Request, tx responder) {
 	// A Digest sender is a user of its own domain (the From host, as for
 	// REGISTER); the recipient may be elsewhere (client:bob through us).
 	domain := strings.ToLower(req.From().Address.Host)
+	if net.ParseIP(strings.Trim(domain, "[]")) != nil {
+		domain = strings.ToLower(req.Recipient.Host) // a phone that puts the registrar's address in From
+	}
 	p, ok := s.authenticate(ctx, req, tx, domain)
 	if !ok {
 		return
