@@ -207,14 +207,19 @@ func (p *sipPhone) register(user string) {
 	}
 }
 
-// registerToken binds client:<identity> with an access token.
-func (p *sipPhone) registerToken(m *msgServer, identity string) {
-	p.t.Helper()
+func (m *msgServer) token(t testing.TB, identity string) string {
 	tok, err := accesstoken.Mint(accesstoken.MintParams{AccountSid: m.acct.Sid, KeySid: m.key.Sid, Secret: m.key.Secret,
 		Identity: identity, Incoming: true, TTL: time.Hour})
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
+	return tok
+}
+
+// registerToken binds client:<identity> with an access token.
+func (p *sipPhone) registerToken(m *msgServer, identity string) {
+	p.t.Helper()
+	tok := m.token(p.t, identity)
 	req := p.request(sip.REGISTER, identity, sip.Uri{Scheme: "sip", Host: msgDomain})
 	req.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<sip:%s@%s.invalid;transport=%s>", identity, "x", p.transport)))
 	req.AppendHeader(sip.NewHeader("Authorization", "Bearer "+tok))
@@ -236,6 +241,20 @@ func (p *sipPhone) message(user, ruri, contentType string, body []byte) *sip.Res
 	}
 	req.SetBody(body)
 	return p.do(req, user)
+}
+
+// messageBearer sends a MESSAGE authenticated by an access token.
+func (p *sipPhone) messageBearer(token, ruri string, body []byte) *sip.Response {
+	p.t.Helper()
+	var u sip.Uri
+	if err := sip.ParseUri(ruri, &u); err != nil {
+		p.t.Fatal(err)
+	}
+	req := p.request(sip.MESSAGE, "token-user", u)
+	req.AppendHeader(sip.NewHeader("Content-Type", "text/plain"))
+	req.AppendHeader(sip.NewHeader("Authorization", "Bearer "+token))
+	req.SetBody(body)
+	return p.do(req, "")
 }
 
 // next waits for a MESSAGE delivered to the phone.
@@ -328,6 +347,8 @@ func TestSIPMessageClientToClient(t *testing.T) {
 	bobTCP.register("bob")
 	carol := newSIPPhone(t, m, "tcp")
 	carol.registerToken(m, "carol")
+	erin := newSIPPhone(t, m, "ws") // a SIP-over-WebSocket client (JsSIP-style .invalid contact)
+	erin.registerToken(m, "erin")
 
 	for _, tc := range []struct {
 		name, ruri, ct, body string
@@ -337,6 +358,7 @@ func TestSIPMessageClientToClient(t *testing.T) {
 		{"sip user, two bindings", "sip:bob@" + msgDomain, "text/plain;charset=UTF-8", "hello bob", []*sipPhone{bobUDP, bobTCP}, "sip:bob@pbx.test"},
 		{"content type passed through", "sip:bob@" + msgDomain, "application/vnd.example+json", `{"x":1}`, []*sipPhone{bobUDP, bobTCP}, "sip:bob@pbx.test"},
 		{"token client through this server", "sip:carol@" + m.s.sip.AdvertisedHost(), "text/plain", "hello carol", []*sipPhone{carol}, "client:carol"},
+		{"token client over websocket", "sip:erin@" + m.s.sip.AdvertisedHost(), "text/plain", "hello erin", []*sipPhone{erin}, "client:erin"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := alice.message("alice", tc.ruri, tc.ct, []byte(tc.body))
@@ -1012,4 +1034,27 @@ func BenchmarkSIPMessage(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(failed.Load()), "failed")
+}
+
+// TestSIPMessageFromTokenClient: a client authenticated by an access token
+// (Bearer, RFC 8898) sends; the recipient sees it as client:<identity>.
+func TestSIPMessageFromTokenClient(t *testing.T) {
+	m := startMsgServer(t, msgConfig(t), true)
+	bob := newSIPPhone(t, m, "tcp")
+	bob.register("bob")
+	carol := newSIPPhone(t, m, "tcp")
+	res := carol.messageBearer(m.token(t, "carol"), "sip:bob@pbx.test", []byte("from a token client"))
+	if res.StatusCode != 200 {
+		t.Fatalf("MESSAGE: %d %s", res.StatusCode, res.Reason)
+	}
+	got := bob.next(5 * time.Second)
+	if string(got.Body()) != "from a token client" || got.From().Address.User != "carol" {
+		t.Fatalf("delivered %q from %s", got.Body(), got.From().Address.String())
+	}
+	if rec := m.message(t, sidOf(res)); rec["from"] != "client:carol" {
+		t.Fatalf("record %v", rec)
+	}
+	if res := carol.messageBearer("not-a-token", "sip:bob@pbx.test", []byte("x")); res.StatusCode != 401 {
+		t.Fatalf("bad token: %d", res.StatusCode)
+	}
 }
