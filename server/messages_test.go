@@ -654,6 +654,7 @@ func TestMessagesREST(t *testing.T) {
 		{"POST", "/Messages.json", url.Values{"To": {"sip:bob@elsewhere.test"}, "From": {"a"}, "Body": {"x"}}, 400}, // not our domain
 		{"POST", "/Messages.json", url.Values{"To": {"client:bob"}, "From": {"a"}, "Body": {strings.Repeat("x", 40000)}}, 400},
 		{"POST", "/Messages.json", url.Values{"To": {"client:bob"}, "From": {"a"}, "Body": {"x"}, "Bogus": {"1"}}, 400},
+		{"POST", "/Messages.json", url.Values{"To": {"client:bob"}, "From": {"a\r\nX-Evil: 1"}, "Body": {"x"}}, 400},
 		{"GET", "/Messages.json?DateSent=yesterday", nil, 400},
 		{"GET", "/Messages/SM00000000000000000000000000000000.json", nil, 404},
 		{"GET", "/Messages/" + msgSid, nil, 404}, // no .json

@@ -95,6 +95,8 @@ func (a *API) createMessage(r *http.Request, p principal) (int, any, error) {
 		return 0, nil, badParam("To %q: %v (want client:<identity> or sip:<user>@<one of the account's SIP domains>)", req.To, err)
 	case errors.Is(err, messaging.ErrTooLarge):
 		return 0, nil, badParam("Body: %v", err)
+	case errors.Is(err, messaging.ErrFrom):
+		return 0, nil, badParam("From %q: %v", req.From, err)
 	case err != nil:
 		return 0, nil, err
 	}

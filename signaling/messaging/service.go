@@ -74,6 +74,7 @@ type Deps struct {
 var (
 	ErrTooLarge = errors.New("messaging: message body too large")
 	ErrEmpty    = errors.New("messaging: message body is empty")
+	ErrFrom     = errors.New("messaging: From must be 1 to 256 characters without control characters")
 )
 
 // Service routes, delivers, stores and forwards messages. Run drives
@@ -240,6 +241,9 @@ type SendRequest struct {
 func (s *Service) Send(ctx context.Context, req SendRequest) (Message, error) {
 	if err := s.checkBody([]byte(req.Body)); err != nil {
 		return Message{}, err
+	}
+	if req.From == "" || len(req.From) > 256 || strings.ContainsFunc(req.From, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		return Message{}, ErrFrom
 	}
 	route, err := s.deps.Resolver.Target(ctx, req.AccountSid, req.To)
 	if err != nil {

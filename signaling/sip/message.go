@@ -140,13 +140,48 @@ func (s *Server) deliverMessage(ctx context.Context, b presence.Binding, d messa
 }
 
 // addressOf turns an identity or address (client:alice, sip:alice@domain)
-// into a SIP URI; client identities get host.
+// into a SIP URI for a From or To header; client identities (and anything
+// that does not parse cleanly) get host. Addresses come from the REST API
+// and webhooks, so the user part is percent-escaped (RFC 3261 §25.1) and
+// an odd host is replaced: nothing can break out of the header.
 func addressOf(id, host string) sip.Uri {
 	if strings.HasPrefix(id, "sip:") || strings.HasPrefix(id, "sips:") {
 		var u sip.Uri
-		if err := sip.ParseUri(id, &u); err == nil {
-			return u
+		if err := sip.ParseUri(id, &u); err == nil && validHost(u.Host) {
+			return sip.Uri{Scheme: "sip", User: escapeUser(u.User), Host: u.Host, Port: u.Port}
 		}
 	}
-	return sip.Uri{Scheme: "sip", User: identityUser(id), Host: host}
+	return sip.Uri{Scheme: "sip", User: escapeUser(identityUser(id)), Host: host}
+}
+
+// escapeUser percent-encodes every byte RFC 3261 does not allow unescaped
+// in the user part of a SIP URI.
+func escapeUser(u string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.!~*'()&=+$,;?/", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// validHost accepts a host name or IP literal.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	return true
 }
