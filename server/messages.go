@@ -11,6 +11,7 @@ import (
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/messaging"
 	psip "github.com/parleyhq/parley/signaling/sip"
 )
@@ -95,6 +96,15 @@ func (r *messageResolver) Target(ctx context.Context, accountSid, to string) (me
 	}
 	id := psip.SIPIdentity(u.User, dom.DomainName)
 	return messaging.Route{To: id, Identity: id}, nil
+}
+
+// callMessenger sends the <Message> verbs of calls through the messaging service.
+type callMessenger struct{ msgs *messaging.Service }
+
+func (c callMessenger) SendMessage(ctx context.Context, m calls.OutboundMessage) error {
+	_, err := c.msgs.Send(ctx, messaging.SendRequest{AccountSid: m.AccountSid, From: m.From, To: m.To, Body: m.Body,
+		Direction: messaging.DirectionOutboundReply, StatusCallback: m.StatusCallback, StatusCallbackMethod: m.Method})
+	return err
 }
 
 // AuthToken implements messaging.Resolver.

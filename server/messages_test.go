@@ -1059,3 +1059,56 @@ func TestSIPMessageFromTokenClient(t *testing.T) {
 		t.Fatalf("bad token: %d", res.StatusCode)
 	}
 }
+
+// TestMessageVerbOnCall: a <Message> in a call's instructions is sent to
+// the caller (from the address it called) and the call goes on.
+func TestMessageVerbOnCall(t *testing.T) {
+	m := startMsgServer(t, msgConfig(t), true)
+	var mu sync.Mutex
+	var statuses []string
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		if r.URL.Path == "/msg-status" {
+			mu.Lock()
+			statuses = append(statuses, r.PostForm.Get("MessageStatus"))
+			mu.Unlock()
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		io.WriteString(w, `<Response><Message action="/msg-status">We are closed; call me later</Message><Reject reason="busy"/></Response>`)
+	}))
+	defer app.Close()
+	dom, err := m.s.Store().SIPDomainByName(context.Background(), msgDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := m.rest(t, http.MethodPost, "/SIP/Domains/"+dom.Sid+".json", url.Values{"VoiceUrl": {app.URL + "/voice"}}); code != 200 {
+		t.Fatalf("voice url: %d %s", code, body)
+	}
+	alice := newSIPPhone(t, m, "udp")
+	alice.register("alice")
+	req := alice.request(sip.INVITE, "alice", sip.Uri{Scheme: "sip", User: "support", Host: msgDomain})
+	req.AppendHeader(sip.NewHeader("Contact", "<sip:alice@127.0.0.1:5999>"))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"))
+	if res := alice.do(req, "alice"); res.StatusCode != 486 {
+		t.Fatalf("INVITE: %d %s, want 486 (Reject busy after the Message)", res.StatusCode, res.Reason)
+	}
+	got := alice.next(5 * time.Second)
+	if string(got.Body()) != "We are closed; call me later" || got.From().Address.User != "support" {
+		t.Fatalf("delivered %q from %s", got.Body(), got.From().Address.String())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		s := strings.Join(statuses, ",")
+		mu.Unlock()
+		if s == "sending,delivered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("action callbacks %q", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

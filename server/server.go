@@ -141,6 +141,7 @@ func (s *Server) newVoice(ctx context.Context) error {
 		Dialer:        sipSrv.Dialer(),
 		Events:        calls.Fanout{callRecords{store: s.store, log: s.log, publish: s.publish}, s.callbacks},
 		Fetched:       func(c *calls.Call, n int) { s.publish(usage.TwiMLFetch(c.AccountSid, c.Sid, n, time.Now())) },
+		Messages:      callMessenger{msgs: s.messages},
 		Log:           s.log.With("component", "calls"),
 		TTSCommand:    s.cfg.Calls.TTSCommand,
 		RecordingsDir: filepath.Join(s.cfg.DataDir, "recordings"),
