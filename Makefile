@@ -49,6 +49,7 @@ bench:
 	$(GO) test -run '^$$' -bench Ingest -benchtime 1000000x ./usage/
 	$(GO) test -run '^$$' -bench TriggerLatency -benchtime 300x ./usage/
 	$(GO) test -run '^$$' -bench ConcurrentBridges -benchtime 1x ./signaling/media/
+	$(GO) test -run '^$$' -bench SIPMessage -benchtime 5000x ./server/
 
 bench-sip:
 	bench/register/run.sh

@@ -30,6 +30,7 @@ import (
 	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
+	"github.com/parleyhq/parley/signaling/messaging"
 	"github.com/parleyhq/parley/signaling/sip"
 	"github.com/parleyhq/parley/usage"
 )
@@ -56,6 +57,7 @@ type Server struct {
 	sip       *sip.Server
 	engine    *calls.Engine
 	callbacks *calls.StatusCallbacks
+	messages  *messaging.Service
 	publicURL atomic.Pointer[string]
 	voiceCtx  context.Context // lives until the voice stack stops; outbound calls run in it
 }
@@ -130,11 +132,16 @@ func (s *Server) newVoice(ctx context.Context) error {
 	s.registry, s.sip = reg, sipSrv
 	hooks := &webhook.Client{Timeout: s.cfg.Calls.WebhookTimeout, UserAgent: "Parley/" + s.version}
 	s.callbacks = &calls.StatusCallbacks{Webhooks: hooks, Log: s.log}
+	if err := s.newMessaging(hooks); err != nil {
+		creds.Close()
+		return err
+	}
 	s.engine = calls.New(calls.Config{
 		Webhooks:      hooks,
 		Dialer:        sipSrv.Dialer(),
 		Events:        calls.Fanout{callRecords{store: s.store, log: s.log, publish: s.publish}, s.callbacks},
 		Fetched:       func(c *calls.Call, n int) { s.publish(usage.TwiMLFetch(c.AccountSid, c.Sid, n, time.Now())) },
+		Messages:      callMessenger{msgs: s.messages},
 		Log:           s.log.With("component", "calls"),
 		TTSCommand:    s.cfg.Calls.TTSCommand,
 		RecordingsDir: filepath.Join(s.cfg.DataDir, "recordings"),
@@ -148,6 +155,34 @@ func (s *Server) newVoice(ctx context.Context) error {
 	})
 	return nil
 }
+
+// newMessaging builds the messaging service: SIP bindings are reached by
+// SIP MESSAGE; the WebRTC gateway adds its sink for messaging.TransportWebRTC.
+func (s *Server) newMessaging(hooks *webhook.Client) error {
+	msgs, err := messaging.New(s.cfg.Messaging, messaging.Deps{
+		Store: s.store, Registry: s.registry, Resolver: &messageResolver{store: s.store}, Webhooks: hooks,
+		Admit: func(ctx context.Context, acct string) (func(), error) {
+			return s.admission.Acquire(ctx, acct, admission.ResourceMessages)
+		},
+		Created: func(m messaging.Message) {
+			s.publish(usage.Message(m.AccountSid, m.Sid, m.Direction, m.DateCreated)...)
+		},
+		Log: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("messaging: %w", err)
+	}
+	for _, t := range []string{presence.TransportUDP, presence.TransportTCP, presence.TransportTLS, presence.TransportWS, presence.TransportWSS} {
+		msgs.SetSink(t, s.sip.MessageSink())
+	}
+	s.sip.EnableMessages(msgs, msgs.Config().MaxBodyBytes)
+	s.messages = msgs
+	return nil
+}
+
+// Messages is the server's messaging service (the WebRTC gateway registers
+// its sink on it).
+func (s *Server) Messages() *messaging.Service { return s.messages }
 
 // startVoice binds the SIP listeners and enables calls with media on the
 // advertised address.
@@ -270,6 +305,7 @@ func (s *Server) Handler() http.Handler {
 		SIP: api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry},
 		Originator: &originator{ctx: s.voiceCtx, store: s.store, adm: s.admission, engine: s.engine, dialer: s.sip.Dialer(), log: s.log,
 			numbers: s.cfg.SIP.Trunk.URI != ""}}
+	opts.Messages = s.messages
 	if s.usageAPI != nil {
 		opts.Usage, opts.Events = s.usageAPI, s.usage
 	}
@@ -393,8 +429,14 @@ func (s *Server) Run(ctx context.Context, started func(Listening)) (err error) {
 	voiceCtx, stopVoice := context.WithCancel(context.WithoutCancel(ctx))
 	s.voiceCtx = voiceCtx
 	var voice sync.WaitGroup
-	voice.Add(3)
+	voice.Add(4)
 	go func() { defer voice.Done(); _ = s.registry.Run(voiceCtx) }()
+	go func() {
+		defer voice.Done()
+		if err := s.messages.Run(voiceCtx); err != nil {
+			s.log.Error("messaging stopped", "err", err)
+		}
+	}()
 	go func() { defer voice.Done(); s.callbacks.Run(voiceCtx) }()
 	go func() {
 		defer voice.Done()

@@ -18,16 +18,16 @@ func (c *cli) sipCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "sip", Short: "SIP domains and their users"}
 	domain := &cobra.Command{Use: "domain", Short: "SIP domains: where phones register and calls are routed"}
 
-	var account, name, voiceURL string
+	var account, name, voiceURL, messagingURL string
 	var noRegistration bool
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a SIP domain for an account",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if voiceURL != "" {
+			if voiceURL != "" || messagingURL != "" {
 				app := store.Application{}
-				if err := api.ApplyApplicationParams(url.Values{"VoiceUrl": {voiceURL}}, &app); err != nil {
+				if err := api.ApplyApplicationParams(url.Values{"VoiceUrl": {voiceURL}, "MessagingUrl": {messagingURL}}, &app); err != nil {
 					return err
 				}
 			}
@@ -35,7 +35,8 @@ func (c *cli) sipCmd() *cobra.Command {
 				if _, err := st.Account(ctx, account); err != nil {
 					return err
 				}
-				d, err := st.CreateSIPDomain(ctx, account, store.NewSIPDomain{DomainName: name, RegistrationEnabled: !noRegistration, VoiceURL: voiceURL, VoiceMethod: "POST"})
+				d, err := st.CreateSIPDomain(ctx, account, store.NewSIPDomain{DomainName: name, RegistrationEnabled: !noRegistration,
+					VoiceURL: voiceURL, VoiceMethod: "POST", MessagingURL: messagingURL, MessagingMethod: "POST"})
 				if err != nil {
 					return err
 				}
@@ -46,6 +47,7 @@ func (c *cli) sipCmd() *cobra.Command {
 	create.Flags().StringVar(&account, "account", "", "account sid (required)")
 	create.Flags().StringVar(&name, "name", "", "domain name, e.g. pbx.example.com (required)")
 	create.Flags().StringVar(&voiceURL, "voice-url", "", "URL fetched for instructions when this domain is called")
+	create.Flags().StringVar(&messagingURL, "messaging-url", "", "URL told of messages to users this domain does not have")
 	create.Flags().BoolVar(&noRegistration, "no-registration", false, "do not accept REGISTER for this domain")
 	_ = create.MarkFlagRequired("account")
 	_ = create.MarkFlagRequired("name")
@@ -148,5 +150,5 @@ func realmOf(configured string) string {
 
 func (c *cli) printDomain(d store.SIPDomain) error {
 	return c.print(d, [][2]string{{"sid", d.Sid}, {"domain_name", d.DomainName}, {"account_sid", d.AccountSid},
-		{"sip_registration", strconv.FormatBool(d.RegistrationEnabled)}, {"voice_url", d.VoiceURL}})
+		{"sip_registration", strconv.FormatBool(d.RegistrationEnabled)}, {"voice_url", d.VoiceURL}, {"messaging_url", d.MessagingURL}})
 }

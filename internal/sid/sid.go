@@ -18,6 +18,7 @@ const (
 	Partner      = "PN"
 	Recording    = "RE"
 	UsageTrigger = "UT"
+	Message      = "SM"
 )
 
 // New returns a fresh identifier with the given two-letter prefix.

@@ -49,6 +49,8 @@ type Options struct {
 	Originator Originator
 	// Events, when set, receives an api-requests usage event per admitted request.
 	Events UsageEvents
+	// Messages, when set, serves POST …/Messages.json.
+	Messages MessageSender
 }
 
 // UsageEvents takes usage events (usage.Publisher implements it).
@@ -67,12 +69,13 @@ type API struct {
 	originator Originator
 	events     UsageEvents
 	usage      Usage
+	messages   MessageSender
 	mux        *http.ServeMux
 }
 
 // New builds the REST API over st.
 func New(st *store.Store, opts Options) *API {
-	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, events: opts.Events, usage: opts.Usage, mux: http.NewServeMux()}
+	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, events: opts.Events, usage: opts.Usage, messages: opts.Messages, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -174,6 +177,10 @@ func (a *API) routes() {
 	a.handle("GET "+Prefix+"/Accounts/{account}/Calls/{call}/Recordings.json", a.listRecordings)
 	a.handle("GET "+Prefix+"/Accounts/{account}/Recordings.json", a.listRecordings)
 	a.handleRaw("GET "+Prefix+"/Accounts/{account}/Recordings/{recording}", a.fetchRecording)
+
+	a.handle("GET "+Prefix+"/Accounts/{account}/Messages.json", a.listMessages)
+	a.handle("POST "+Prefix+"/Accounts/{account}/Messages.json", a.createMessage)
+	a.handle("GET "+Prefix+"/Accounts/{account}/Messages/{message}", a.fetchMessage)
 
 	a.handle("GET "+Prefix+"/Accounts/{account}/Limits.json", a.listLimits)
 	a.handle("POST "+Prefix+"/Accounts/{account}/Limits.json", a.setLimit)

@@ -38,6 +38,8 @@ type SIPDomainResource struct {
 	FriendlyName    string            `json:"friendly_name"`
 	VoiceURL        string            `json:"voice_url"`
 	VoiceMethod     string            `json:"voice_method"`
+	MessagingURL    string            `json:"messaging_url"`
+	MessagingMethod string            `json:"messaging_method"`
 	SipRegistration bool              `json:"sip_registration"`
 	DateCreated     string            `json:"date_created"`
 	DateUpdated     string            `json:"date_updated"`
@@ -50,8 +52,9 @@ func sipBase(acct string) string { return Prefix + "/Accounts/" + acct + "/SIP" 
 func newSIPDomainResource(d store.SIPDomain) SIPDomainResource {
 	base := sipBase(d.AccountSid) + "/Domains/" + d.Sid
 	return SIPDomainResource{Sid: d.Sid, AccountSid: d.AccountSid, DomainName: d.DomainName, FriendlyName: d.FriendlyName,
-		VoiceURL: d.VoiceURL, VoiceMethod: d.VoiceMethod, SipRegistration: d.RegistrationEnabled,
-		DateCreated: rfc2822(d.DateCreated), DateUpdated: rfc2822(d.DateUpdated), URI: base + ".json",
+		VoiceURL: d.VoiceURL, VoiceMethod: d.VoiceMethod, MessagingURL: d.MessagingURL, MessagingMethod: d.MessagingMethod,
+		SipRegistration: d.RegistrationEnabled,
+		DateCreated:     rfc2822(d.DateCreated), DateUpdated: rfc2822(d.DateUpdated), URI: base + ".json",
 		SubresourceURIs: map[string]string{"credential_list_mappings": base + "/CredentialListMappings.json"}}
 }
 
@@ -174,21 +177,27 @@ func domainParams(v map[string][]string, u *store.SIPDomainUpdate) error {
 		}
 		u.FriendlyName = &name
 	}
-	if voice, ok := param(v, "VoiceUrl"); ok {
-		if err := checkURL("VoiceUrl", voice); err != nil {
-			return err
+	for _, f := range []struct {
+		url, method string
+		dstURL      **string
+		dstMethod   **string
+	}{{"VoiceUrl", "VoiceMethod", &u.VoiceURL, &u.VoiceMethod}, {"MessagingUrl", "MessagingMethod", &u.MessagingURL, &u.MessagingMethod}} {
+		if raw, ok := param(v, f.url); ok {
+			if err := checkURL(f.url, raw); err != nil {
+				return err
+			}
+			*f.dstURL = &raw
 		}
-		u.VoiceURL = &voice
-	}
-	if m, ok := param(v, "VoiceMethod"); ok {
-		method, err := checkMethod("VoiceMethod", m)
-		if err != nil {
-			return err
+		if m, ok := param(v, f.method); ok {
+			method, err := checkMethod(f.method, m)
+			if err != nil {
+				return err
+			}
+			if method == "" {
+				method = "POST"
+			}
+			*f.dstMethod = &method
 		}
-		if method == "" {
-			method = "POST"
-		}
-		u.VoiceMethod = &method
 	}
 	if reg, ok := param(v, "SipRegistration"); ok {
 		switch strings.ToLower(reg) {
@@ -214,7 +223,7 @@ func (a *API) createSIPDomain(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := onlyParams(v, "DomainName", "FriendlyName", "VoiceUrl", "VoiceMethod", "SipRegistration"); err != nil {
+	if err := onlyParams(v, "DomainName", "FriendlyName", "VoiceUrl", "VoiceMethod", "MessagingUrl", "MessagingMethod", "SipRegistration"); err != nil {
 		return 0, nil, err
 	}
 	name, ok := param(v, "DomainName")
@@ -234,6 +243,12 @@ func (a *API) createSIPDomain(r *http.Request, p principal) (int, any, error) {
 	}
 	if u.VoiceMethod != nil {
 		in.VoiceMethod = *u.VoiceMethod
+	}
+	if u.MessagingURL != nil {
+		in.MessagingURL = *u.MessagingURL
+	}
+	if u.MessagingMethod != nil {
+		in.MessagingMethod = *u.MessagingMethod
 	}
 	if u.RegistrationEnabled != nil {
 		in.RegistrationEnabled = *u.RegistrationEnabled
@@ -263,7 +278,7 @@ func (a *API) updateSIPDomain(r *http.Request, p principal) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := onlyParams(v, "FriendlyName", "VoiceUrl", "VoiceMethod", "SipRegistration"); err != nil {
+	if err := onlyParams(v, "FriendlyName", "VoiceUrl", "VoiceMethod", "MessagingUrl", "MessagingMethod", "SipRegistration"); err != nil {
 		return 0, nil, err
 	}
 	var u store.SIPDomainUpdate

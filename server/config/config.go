@@ -26,6 +26,7 @@ import (
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/signaling/calls"
+	"github.com/parleyhq/parley/signaling/messaging"
 	"github.com/parleyhq/parley/signaling/sip"
 	"github.com/parleyhq/parley/usage"
 )
@@ -43,6 +44,7 @@ type Config struct {
 	Media           Media            `yaml:"media"`
 	Calls           Calls            `yaml:"calls"`
 	Usage           usage.Config     `yaml:"usage"`
+	Messaging       messaging.Config `yaml:"messaging"`
 }
 
 // Media configures anchored RTP.
@@ -87,6 +89,7 @@ func Default() Config {
 		Media:           Media{RTPPortMin: 10000, RTPPortMax: 20000},
 		Calls:           Calls{TTSCommand: calls.DefaultTTSCommand, WebhookTimeout: 10 * time.Second},
 		Usage:           usage.DefaultConfig(),
+		Messaging:       messaging.DefaultConfig(),
 	}
 }
 
@@ -128,6 +131,8 @@ func (c *Config) settings() []setting {
 		{"media.rtp_port_min", "lowest RTP port", &c.Media.RTPPortMin},
 		{"media.rtp_port_max", "highest RTP port", &c.Media.RTPPortMax},
 		{"calls.webhook_timeout", "how long an instruction fetch may take", &c.Calls.WebhookTimeout},
+		{"messaging.max_body_bytes", "largest message body accepted (SIP 413, REST 400 above it)", &c.Messaging.MaxBodyBytes},
+		{"messaging.store_for", "how long a message to an offline client is kept for delivery on its next registration (negative: not stored, SIP 480)", &c.Messaging.StoreFor},
 	}
 }
 

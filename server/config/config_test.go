@@ -122,3 +122,33 @@ func TestNames(t *testing.T) {
 		t.Fatal("derived names changed")
 	}
 }
+
+func TestMessagingSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want func(Config) bool
+	}{
+		{"defaults", nil, nil, func(c Config) bool { return c.Messaging.MaxBodyBytes == 32<<10 && c.Messaging.StoreFor == 24*time.Hour }},
+		{"env", map[string]string{"PARLEY_MESSAGING_STORE_FOR": "90m", "PARLEY_MESSAGING_MAX_BODY_BYTES": "1000"}, nil,
+			func(c Config) bool { return c.Messaging.MaxBodyBytes == 1000 && c.Messaging.StoreFor == 90*time.Minute }},
+		{"flag turns store-and-forward off", nil, []string{"--messaging-store-for", "-1s"},
+			func(c Config) bool { return c.Messaging.StoreFor == -time.Second }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			Flags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(fs, func(k string) string { return tc.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.want(c) {
+				t.Fatalf("messaging config %+v", c.Messaging)
+			}
+		})
+	}
+}

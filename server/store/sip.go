@@ -32,8 +32,11 @@ type SIPDomain struct {
 	RegistrationEnabled bool
 	VoiceURL            string
 	VoiceMethod         string
-	DateCreated         time.Time
-	DateUpdated         time.Time
+	// MessagingURL takes messages to users the domain does not have (0005).
+	MessagingURL    string
+	MessagingMethod string
+	DateCreated     time.Time
+	DateUpdated     time.Time
 }
 
 // NewSIPDomain describes a domain to create.
@@ -43,6 +46,8 @@ type NewSIPDomain struct {
 	RegistrationEnabled bool
 	VoiceURL            string
 	VoiceMethod         string
+	MessagingURL        string
+	MessagingMethod     string
 }
 
 // SIPCredentialList groups SIP credentials.
@@ -107,12 +112,14 @@ func validDomainName(d string) bool {
 // ErrInvalid is wrapped by store methods that reject their input.
 var ErrInvalid = errors.New("invalid")
 
-const sipDomainCols = `sid, account_sid, domain_name, friendly_name, registration_enabled, voice_url, voice_method, date_created, date_updated`
+const sipDomainCols = `sid, account_sid, domain_name, friendly_name, registration_enabled, voice_url, voice_method,
+	messaging_url, messaging_method, date_created, date_updated`
 
 func scanSIPDomain(row scanner) (SIPDomain, error) {
 	var d SIPDomain
 	var created, updated int64
-	err := row.Scan(&d.Sid, &d.AccountSid, &d.DomainName, &d.FriendlyName, &d.RegistrationEnabled, &d.VoiceURL, &d.VoiceMethod, &created, &updated)
+	err := row.Scan(&d.Sid, &d.AccountSid, &d.DomainName, &d.FriendlyName, &d.RegistrationEnabled, &d.VoiceURL, &d.VoiceMethod,
+		&d.MessagingURL, &d.MessagingMethod, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SIPDomain{}, ErrNotFound
 	}
@@ -134,6 +141,7 @@ func (s *Store) CreateSIPDomain(ctx context.Context, accountSid string, in NewSI
 	d := SIPDomain{
 		Sid: sid.New(SidSIPDomain), AccountSid: accountSid, DomainName: name, FriendlyName: in.FriendlyName,
 		RegistrationEnabled: in.RegistrationEnabled, VoiceURL: in.VoiceURL, VoiceMethod: in.VoiceMethod,
+		MessagingURL: in.MessagingURL, MessagingMethod: defaultMethod(in.MessagingMethod),
 		DateCreated: now, DateUpdated: now,
 	}
 	if d.FriendlyName == "" {
@@ -142,8 +150,9 @@ func (s *Store) CreateSIPDomain(ctx context.Context, accountSid string, in NewSI
 	if d.VoiceMethod == "" {
 		d.VoiceMethod = "POST"
 	}
-	_, err := s.W.ExecContext(ctx, `INSERT INTO sip_domains (`+sipDomainCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.Sid, d.AccountSid, d.DomainName, d.FriendlyName, d.RegistrationEnabled, d.VoiceURL, d.VoiceMethod, ms(now), ms(now))
+	_, err := s.W.ExecContext(ctx, `INSERT INTO sip_domains (`+sipDomainCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Sid, d.AccountSid, d.DomainName, d.FriendlyName, d.RegistrationEnabled, d.VoiceURL, d.VoiceMethod,
+		d.MessagingURL, d.MessagingMethod, ms(now), ms(now))
 	if err != nil {
 		return SIPDomain{}, fmt.Errorf("create sip domain %s: %w", name, err)
 	}

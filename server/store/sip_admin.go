@@ -13,6 +13,7 @@ import (
 // SIPDomainUpdate changes a domain; nil fields stay as they are.
 type SIPDomainUpdate struct {
 	FriendlyName, VoiceURL, VoiceMethod *string
+	MessagingURL, MessagingMethod       *string
 	RegistrationEnabled                 *bool
 }
 
@@ -31,13 +32,19 @@ func (s *Store) UpdateSIPDomain(ctx context.Context, accountSid, domainSid strin
 	if u.VoiceMethod != nil {
 		d.VoiceMethod = *u.VoiceMethod
 	}
+	if u.MessagingURL != nil {
+		d.MessagingURL = *u.MessagingURL
+	}
+	if u.MessagingMethod != nil {
+		d.MessagingMethod = *u.MessagingMethod
+	}
 	if u.RegistrationEnabled != nil {
 		d.RegistrationEnabled = *u.RegistrationEnabled
 	}
 	d.DateUpdated = s.now().UTC().Truncate(time.Millisecond)
 	if _, err := s.W.ExecContext(ctx, `UPDATE sip_domains SET friendly_name = ?, voice_url = ?, voice_method = ?,
-		registration_enabled = ?, date_updated = ? WHERE sid = ? AND account_sid = ?`,
-		d.FriendlyName, d.VoiceURL, d.VoiceMethod, d.RegistrationEnabled, ms(d.DateUpdated), domainSid, accountSid); err != nil {
+		messaging_url = ?, messaging_method = ?, registration_enabled = ?, date_updated = ? WHERE sid = ? AND account_sid = ?`,
+		d.FriendlyName, d.VoiceURL, d.VoiceMethod, d.MessagingURL, d.MessagingMethod, d.RegistrationEnabled, ms(d.DateUpdated), domainSid, accountSid); err != nil {
 		return SIPDomain{}, fmt.Errorf("update sip domain %s: %w", domainSid, err)
 	}
 	return d, nil

@@ -53,6 +53,22 @@ type Config struct {
 	// Fetched, when set, is told of each instruction fetch (usage events)
 	// with its ordinal in the call (1, 2, …); it must not block.
 	Fetched func(c *Call, n int)
+
+	// Messages, when set, sends the <Message> verbs of a call's instructions;
+	// without it they are logged and skipped.
+	Messages Messenger
+}
+
+// OutboundMessage is a <Message> of a call's instructions, with its
+// defaults applied: To is the caller, From the number or address called.
+type OutboundMessage struct {
+	AccountSid, To, From, Body string
+	StatusCallback, Method     string // the verb's action, resolved
+}
+
+// Messenger sends messages for calls (the server adapts messaging.Service).
+type Messenger interface {
+	SendMessage(ctx context.Context, m OutboundMessage) error
 }
 
 // Engine runs calls.

@@ -199,7 +199,7 @@ func (r *run) exec(ctx context.Context, v twiml.Verb, docURL string) (next *requ
 		r.e.status(r.call, status)
 		return nil, true, nil
 	case *twiml.Message:
-		r.log().Error("Message is not available on voice calls yet; going on with the next verb", "line", v.Line)
+		r.message(ctx, v, docURL)
 	default:
 		return nil, false, fmt.Errorf("verb %s (line %d) is not supported", v.Name(), v.Position().Line)
 	}
@@ -691,5 +691,38 @@ func (r *run) finish(err error) {
 			r.log().Warn("hangup failed", "err", herr)
 		}
 		r.e.status(r.call, StatusCompleted)
+	}
+}
+
+// message sends a <Message> (to the caller unless it says otherwise); a
+// failure is logged and the call goes on, as with Say.
+func (r *run) message(ctx context.Context, v *twiml.Message, docURL string) {
+	if r.e.cfg.Messages == nil {
+		r.log().Error("Message is not available on this server; going on with the next verb", "line", v.Line)
+		return
+	}
+	m := OutboundMessage{AccountSid: r.call.AccountSid, To: v.To, From: v.From, Body: v.Body, Method: v.Method}
+	if m.To == "" {
+		m.To = r.call.From
+		if r.call.Direction != "inbound" {
+			m.To = r.call.To
+		}
+	}
+	if m.From == "" {
+		m.From = r.call.To
+		if r.call.Direction != "inbound" {
+			m.From = r.call.From
+		}
+	}
+	if v.Action != "" {
+		u, err := resolve(docURL, v.Action)
+		if err != nil {
+			r.log().Error("Message action", "line", v.Line, "err", err)
+		} else {
+			m.StatusCallback = u
+		}
+	}
+	if err := r.e.cfg.Messages.SendMessage(ctx, m); err != nil {
+		r.log().Error("Message not sent; going on with the next verb", "line", v.Line, "to", m.To, "err", err)
 	}
 }

@@ -100,7 +100,13 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responde
 			return fail(401, "Invalid Token ("+reason+")",
 				sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="invalid_token"`, quote(s.cfg.Realm))))
 		}
-		if req.Method == sip.INVITE {
+		if req.Method == sip.MESSAGE {
+			// A client may message with either grant: it is reachable, or it may call out.
+			if !claims.Grants.IncomingAllowed() && claims.Grants.OutgoingApplication() == "" {
+				return fail(403, "Token Grants Neither Incoming Nor Outgoing",
+					sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, quote(s.cfg.Realm))))
+			}
+		} else if req.Method == sip.INVITE {
 			// Placing a call needs the outgoing grant; being reachable needs incoming.
 			if claims.Grants.OutgoingApplication() == "" {
 				return fail(403, "Token Does Not Allow Outgoing Calls",

@@ -88,6 +88,9 @@ type Server struct {
 	calls    *CallConfig // nil: INVITE is not served (see EnableCalls)
 	legs     *callLegs
 	draining atomic.Bool // refuse new calls (see Drain)
+
+	messages   MessageSubmitter // nil: MESSAGE is not served (see EnableMessages)
+	maxMessage int
 }
 
 // New creates a server. It binds nothing until Listen or Run.
@@ -165,6 +168,7 @@ func (s *Server) Listen() (err error) {
 	s.srv.OnOptions(s.guard(s.handleOptions))
 	s.srv.OnNoRoute(s.guard(s.handleUnsupported))
 	s.registerCallHandlers()
+	s.registerMessageHandlers()
 
 	if s.cfg.TLS != "" || s.cfg.WSS != "" {
 		if s.tlsConf, err = s.loadTLS(); err != nil {
@@ -558,16 +562,28 @@ func (s *Server) rejectDatagram(pc net.PacketConn, addr net.Addr, data []byte, r
 	}
 }
 
+// allow lists the methods served.
+func (s *Server) allow() string {
+	methods := "REGISTER, SUBSCRIBE, OPTIONS"
+	if s.calls != nil {
+		methods += ", INVITE, ACK, BYE, CANCEL, INFO"
+	}
+	if s.messages != nil {
+		methods += ", MESSAGE"
+	}
+	return methods
+}
+
 func (s *Server) handleOptions(req *sip.Request, tx responder) {
 	res := s.response(req, 200, "OK")
-	res.AppendHeader(sip.NewHeader("Allow", "REGISTER, SUBSCRIBE, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", s.allow()))
 	res.AppendHeader(sip.NewHeader("Accept", "application/pidf+xml"))
 	s.send(tx, res)
 }
 
 func (s *Server) handleUnsupported(req *sip.Request, tx responder) {
 	res := s.response(req, 405, "Method Not Allowed")
-	res.AppendHeader(sip.NewHeader("Allow", "REGISTER, SUBSCRIBE, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", s.allow()))
 	s.send(tx, res)
 }
 

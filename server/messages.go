@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/parleyhq/parley/internal/sid"
+	"github.com/parleyhq/parley/presence"
+	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/signaling/calls"
+	"github.com/parleyhq/parley/signaling/messaging"
+	psip "github.com/parleyhq/parley/signaling/sip"
+)
+
+// messageResolver answers the messaging service's routing questions from
+// the store.
+type messageResolver struct {
+	store *store.Store
+}
+
+func (r *messageResolver) activeAccount(ctx context.Context, accountSid string) error {
+	acct, err := r.store.Account(ctx, accountSid)
+	if err != nil {
+		return fmt.Errorf("%w: account %s: %w", messaging.ErrNoRoute, accountSid, err)
+	}
+	if acct.Status != store.StatusActive {
+		return fmt.Errorf("%w: account %s is %s", messaging.ErrNoRoute, acct.Sid, acct.Status)
+	}
+	return nil
+}
+
+// Route implements messaging.Resolver. A message from a client to user@host goes:
+//   - to application AP… when user is the sid of an application of the
+//     account with a messaging URL;
+//   - when host is one of the account's SIP domains: to the SIP user user of
+//     that domain, else to the domain's messaging URL, else nowhere (404);
+//   - otherwise (host is this server) to the client identity client:user.
+func (r *messageResolver) Route(ctx context.Context, accountSid, user, host string) (messaging.Route, error) {
+	if err := r.activeAccount(ctx, accountSid); err != nil {
+		return messaging.Route{}, err
+	}
+	to := "sip:" + user + "@" + host
+	if sid.Valid(sid.Application, user) {
+		app, err := r.store.Application(ctx, user)
+		if err != nil || app.AccountSid != accountSid || app.MessagingURL == "" {
+			return messaging.Route{}, fmt.Errorf("%w: application %s has no messaging URL", messaging.ErrNoRoute, user)
+		}
+		return messaging.Route{To: to, App: &messaging.Application{Sid: app.Sid, URL: app.MessagingURL, Method: app.MessagingMethod}}, nil
+	}
+	dom, err := r.store.SIPDomainByName(ctx, host)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return messaging.Route{To: psip.ClientIdentity(user), Identity: psip.ClientIdentity(user)}, nil
+	case err != nil:
+		return messaging.Route{}, err
+	case dom.AccountSid != accountSid:
+		return messaging.Route{}, fmt.Errorf("%w: domain %s belongs to another account", messaging.ErrNoRoute, host)
+	}
+	_, err = r.store.DigestCredential(ctx, dom.DomainName, user)
+	if err == nil || errors.Is(err, presence.ErrRegistrationDisabled) {
+		id := psip.SIPIdentity(user, dom.DomainName)
+		return messaging.Route{To: id, Identity: id}, nil
+	}
+	if !errors.Is(err, presence.ErrUnknownUser) {
+		return messaging.Route{}, err
+	}
+	if dom.MessagingURL == "" {
+		return messaging.Route{}, fmt.Errorf("%w: no user %s on %s and the domain has no messaging URL", messaging.ErrNoRoute, user, host)
+	}
+	return messaging.Route{To: to, App: &messaging.Application{URL: dom.MessagingURL, Method: dom.MessagingMethod}}, nil
+}
+
+// Target implements messaging.Resolver: client:<identity>, or
+// sip:<user>@<a SIP domain of the account>.
+func (r *messageResolver) Target(ctx context.Context, accountSid, to string) (messaging.Route, error) {
+	if err := r.activeAccount(ctx, accountSid); err != nil {
+		return messaging.Route{}, err
+	}
+	if id, ok := strings.CutPrefix(to, "client:"); ok {
+		if id == "" || len(id) > 256 || strings.ContainsFunc(id, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+			return messaging.Route{}, fmt.Errorf("%w: invalid client identity", messaging.ErrNoRoute)
+		}
+		return messaging.Route{To: to, Identity: to}, nil
+	}
+	var u sip.Uri
+	if !strings.HasPrefix(to, "sip:") || sip.ParseUri(to, &u) != nil || u.User == "" {
+		return messaging.Route{}, fmt.Errorf("%w: not a client or SIP address", messaging.ErrNoRoute)
+	}
+	dom, err := r.store.SIPDomainByName(ctx, u.Host)
+	if err != nil || dom.AccountSid != accountSid {
+		return messaging.Route{}, fmt.Errorf("%w: %s is not a SIP domain of the account", messaging.ErrNoRoute, u.Host)
+	}
+	id := psip.SIPIdentity(u.User, dom.DomainName)
+	return messaging.Route{To: id, Identity: id}, nil
+}
+
+// callMessenger sends the <Message> verbs of calls through the messaging service.
+type callMessenger struct{ msgs *messaging.Service }
+
+func (c callMessenger) SendMessage(ctx context.Context, m calls.OutboundMessage) error {
+	_, err := c.msgs.Send(ctx, messaging.SendRequest{AccountSid: m.AccountSid, From: m.From, To: m.To, Body: m.Body,
+		Direction: messaging.DirectionOutboundReply, StatusCallback: m.StatusCallback, StatusCallbackMethod: m.Method})
+	return err
+}
+
+// AuthToken implements messaging.Resolver.
+func (r *messageResolver) AuthToken(ctx context.Context, accountSid string) (string, error) {
+	acct, err := r.store.Account(ctx, accountSid)
+	if err != nil {
+		return "", err
+	}
+	return acct.AuthToken, nil
+}
