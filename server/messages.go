@@ -36,6 +36,8 @@ func (r *messageResolver) activeAccount(ctx context.Context, accountSid string) 
 // Route implements messaging.Resolver. A message from a client to user@host goes:
 //   - to application AP… when user is the sid of an application of the
 //     account with a messaging URL;
+//   - to the application of the account's incoming number user (messages
+//     between accounts are not routed: the sender's account owns the message);
 //   - when host is one of the account's SIP domains: to the SIP user user of
 //     that domain, else to the domain's messaging URL, else nowhere (404);
 //   - otherwise (host is this server) to the client identity client:user.
@@ -50,6 +52,15 @@ func (r *messageResolver) Route(ctx context.Context, accountSid, user, host stri
 			return messaging.Route{}, fmt.Errorf("%w: application %s has no messaging URL", messaging.ErrNoRoute, user)
 		}
 		return messaging.Route{To: to, App: &messaging.Application{Sid: app.Sid, URL: app.MessagingURL, Method: app.MessagingMethod}}, nil
+	}
+	if num, err := r.store.IncomingNumberByNumber(ctx, user); err == nil && num.AccountSid == accountSid && num.ApplicationSid != "" {
+		app, err := r.store.Application(ctx, num.ApplicationSid)
+		if err != nil || app.MessagingURL == "" {
+			return messaging.Route{}, fmt.Errorf("%w: number %s: its application has no messaging URL", messaging.ErrNoRoute, num.PhoneNumber)
+		}
+		return messaging.Route{To: num.PhoneNumber, App: &messaging.Application{Sid: app.Sid, URL: app.MessagingURL, Method: app.MessagingMethod}}, nil
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return messaging.Route{}, err
 	}
 	dom, err := r.store.SIPDomainByName(ctx, host)
 	switch {

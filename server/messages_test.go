@@ -708,11 +708,19 @@ func TestMessageToApplication(t *testing.T) {
 		!strings.Contains(body, `"messaging_url":"`+app.URL+`/domain-sms"`) || !strings.Contains(body, `"messaging_method":"POST"`) {
 		t.Fatalf("set the domain's messaging URL: %d %s", code, body)
 	}
+	numApp, err := st.CreateApplication(ctx, store.Application{AccountSid: m.acct.Sid, FriendlyName: "number", MessagingURL: app.URL + "/number-sms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateIncomingNumber(ctx, store.IncomingNumber{AccountSid: m.acct.Sid, PhoneNumber: "+15550107000", ApplicationSid: numApp.Sid}); err != nil {
+		t.Fatal(err)
+	}
 	alice := newSIPPhone(t, m, "tcp")
 	alice.register("alice")
 	for i, tc := range []struct{ name, ruri, to, path string }{
 		{"application sid", "sip:" + a.Sid + "@" + msgDomain, "sip:" + a.Sid + "@" + msgDomain, "/sms"},
 		{"domain messaging url", "sip:support@" + msgDomain, "sip:support@" + msgDomain, "/domain-sms"},
+		{"incoming number", "sip:+15550107000@" + msgDomain, "+15550107000", "/number-sms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := fmt.Sprintf("hello app %d", i)
