@@ -219,7 +219,9 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-func notFound(what, id string) error { return status.Errorf(codes.NotFound, "%s %s not found", what, id) }
+func notFound(what, id string) error {
+	return status.Errorf(codes.NotFound, "%s %s not found", what, id)
+}
 
 // CreatePartner implements partnersv1.PartnersServer.
 func (s *Server) CreatePartner(ctx context.Context, req *partnersv1.CreatePartnerRequest) (*partnersv1.CreatePartnerResponse, error) {
@@ -479,9 +481,9 @@ func (s *Server) RedeemSession(ctx context.Context, req *partnersv1.RedeemSessio
 	case err != nil:
 		return nil, fmt.Errorf("redeem: %w", err)
 	case redeemed != 0:
-		return &partnersv1.RedeemSessionResponse{Reason: "used"}, nil
+		return s.refusedToken(ctx, "used", partnerSid), nil
 	case now >= exp:
-		return &partnersv1.RedeemSessionResponse{Reason: "expired"}, nil
+		return s.refusedToken(ctx, "expired", partnerSid), nil
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE portal_tokens SET redeemed_ms = ? WHERE token_hash = ?`, now, hash(req.Token)); err != nil {
 		return nil, fmt.Errorf("redeem: %w", err)
@@ -529,4 +531,15 @@ func (s *Server) GetSession(ctx context.Context, req *partnersv1.GetSessionReque
 	ps.Features = slices.DeleteFunc(ps.Features, func(f string) bool { return !slices.Contains(p.Features, f) })
 	ps.AllowedOrigins, ps.PartnerName = p.AllowedOrigins, p.FriendlyName
 	return ps, nil
+}
+
+// refusedToken answers a known token that cannot be redeemed any more with
+// its partner's origins, so that the host can let the partner's page frame
+// the "session expired" answer (and the embed fetch a fresh URL).
+func (s *Server) refusedToken(ctx context.Context, reason, partnerSid string) *partnersv1.RedeemSessionResponse {
+	res := &partnersv1.RedeemSessionResponse{Reason: reason}
+	if p, err := s.partner(ctx, partnerSid); err == nil && p.Status == StatusActive {
+		res.Session = &partnersv1.PortalSession{PartnerSid: p.Sid, PartnerName: p.FriendlyName, AllowedOrigins: p.AllowedOrigins}
+	}
+	return res
 }

@@ -100,7 +100,6 @@ func parseKey(typ string, material []byte) (any, error) {
 	return nil, fmt.Errorf("key type %q must be hmac, ed25519 or rsa", typ)
 }
 
-
 func refuse(reason, format string, args ...any) *partnersv1.VerifyAssertionResponse {
 	return &partnersv1.VerifyAssertionResponse{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }

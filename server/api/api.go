@@ -49,6 +49,8 @@ type Options struct {
 	Originator Originator
 	// Events, when set, receives an api-requests usage event per admitted request.
 	Events UsageEvents
+	// Partners configures /v1/Partners (partner delegation); nil Partners answers 503.
+	Partners PartnerOptions
 }
 
 // UsageEvents takes usage events (usage.Publisher implements it).
@@ -67,12 +69,13 @@ type API struct {
 	originator Originator
 	events     UsageEvents
 	usage      Usage
+	partners   PartnerOptions
 	mux        *http.ServeMux
 }
 
 // New builds the REST API over st.
 func New(st *store.Store, opts Options) *API {
-	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, events: opts.Events, usage: opts.Usage, mux: http.NewServeMux()}
+	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, events: opts.Events, usage: opts.Usage, partners: opts.Partners, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -181,6 +184,7 @@ func (a *API) routes() {
 	a.usageRoutes()
 
 	a.sipRoutes()
+	a.partnerRoutes()
 	a.mux.HandleFunc(Prefix+"/", a.unrouted)
 }
 

@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/partners"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/sip"
@@ -43,6 +44,7 @@ type Config struct {
 	Media           Media            `yaml:"media"`
 	Calls           Calls            `yaml:"calls"`
 	Usage           usage.Config     `yaml:"usage"`
+	Partners        partners.Config  `yaml:"partners"`
 }
 
 // Media configures anchored RTP.
@@ -87,6 +89,7 @@ func Default() Config {
 		Media:           Media{RTPPortMin: 10000, RTPPortMax: 20000},
 		Calls:           Calls{TTSCommand: calls.DefaultTTSCommand, WebhookTimeout: 10 * time.Second},
 		Usage:           usage.DefaultConfig(),
+		Partners:        partners.DefaultConfig(),
 	}
 }
 
@@ -95,7 +98,8 @@ func Default() Config {
 func pluginDefaults() plugins.Config {
 	p := plugins.DefaultConfig()
 	p.Dir = ""
-	p.Use["usage"] = "usage" // the built-in usage-trigger plugin serves its kind
+	p.Use["usage"] = "usage"       // the built-in usage-trigger plugin serves its kind
+	p.Use["partners"] = "partners" // and the built-in partners plugin serves partner delegation
 	return p
 }
 
@@ -124,6 +128,10 @@ func (c *Config) settings() []setting {
 		{"media.rtp_port_min", "lowest RTP port", &c.Media.RTPPortMin},
 		{"media.rtp_port_max", "highest RTP port", &c.Media.RTPPortMax},
 		{"calls.webhook_timeout", "how long an instruction fetch may take", &c.Calls.WebhookTimeout},
+		{"partners.operator_token", "enables operator partner management over REST (Basic operator:<token>)", &c.Partners.OperatorToken},
+		{"partners.session_ttl", "how long a portal session lasts", &c.Partners.SessionTTL},
+		{"partners.url_ttl", "how long a single-use portal URL stays valid (≤ 60s)", &c.Partners.URLTTL},
+		{"partners.skew", "clock skew tolerated on partner assertions", &c.Partners.Skew},
 	}
 }
 
@@ -263,6 +271,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Usage.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("usage: %w", err))
+	}
+	if err := c.Partners.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Media.Address != "" {
 		if _, err := netip.ParseAddr(c.Media.Address); err != nil {
