@@ -442,12 +442,25 @@ func (p *Portal) presenceSocket(w http.ResponseWriter, r *http.Request) {
 			}
 		case e := <-sub.C:
 			ev := map[string]any{"type": "presence", "identity": e.Identity, "status": string(e.Status), "previous": string(e.Previous),
-				"bindings": e.Bindings, "at": e.At.UTC().Format(time.RFC3339Nano)}
+				"bindings": e.Bindings, "at": e.At.UTC().Format(time.RFC3339Nano), "transports": p.transports(ctx, acct, e.Identity)}
 			if err := send(ev); err != nil {
 				return
 			}
 		}
 	}
+}
+
+// transports returns the transports an identity's bindings use now.
+func (p *Portal) transports(ctx context.Context, accountSid, identity string) []string {
+	items, err := p.presenceList(ctx, accountSid)
+	if err == nil {
+		for _, it := range items {
+			if it.Identity == identity {
+				return it.Transports
+			}
+		}
+	}
+	return []string{}
 }
 
 // CallItem is a call as the portal shows it.

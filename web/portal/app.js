@@ -76,9 +76,11 @@ function fmtTime(iso) {
     ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
     : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
-const label = (s) => String(s).replaceAll("-", " ");
+const LABELS = { "sip-registrations": "SIP registrations", "api-requests": "API requests", "twiml-fetches": "TwiML fetches",
+  "calls-sip": "Calls (SIP)", "calls-client": "Calls (app clients)", "calls-number": "Calls (numbers)", "no-answer": "no answer" };
+const label = (s) => LABELS[s] ?? String(s).charAt(0).toUpperCase() + String(s).slice(1).replaceAll("-", " ");
 const presencePill = (st) => h("span", { class: `pill ${{ available: "ok", busy: "warn", offline: "idle" }[st] ?? "info"}` }, st);
-const callPill = (st) => h("span", { class: `pill ${{ completed: "ok", "in-progress": "info", ringing: "info", queued: "idle", busy: "warn", "no-answer": "warn", failed: "bad", canceled: "idle" }[st] ?? "idle"}` }, label(st));
+const callPill = (st) => h("span", { class: `pill ${{ completed: "ok", "in-progress": "info", ringing: "info", queued: "idle", busy: "warn", "no-answer": "warn", failed: "bad", canceled: "idle" }[st] ?? "idle"}` }, String(st).replaceAll("-", " "));
 const displayIdentity = (id) => id.replace(/^client:/, "");
 
 // ---- state -----------------------------------------------------------------
@@ -156,7 +158,7 @@ function connectPresence(attempt = 0) {
     } else if (msg.type === "presence") {
       const prev = presence.get(msg.identity) ?? { identity: msg.identity, transports: [] };
       if (msg.bindings === 0 && msg.status === "offline") presence.set(msg.identity, { ...prev, status: "offline", bindings: 0 });
-      else presence.set(msg.identity, { ...prev, status: msg.status, bindings: msg.bindings });
+      else presence.set(msg.identity, { ...prev, status: msg.status, bindings: msg.bindings, transports: msg.transports ?? prev.transports });
       flashIdentity = msg.identity;
     } else if (msg.type === "expired") {
       return ended();
@@ -214,7 +216,7 @@ async function renderCalls() {
       h("thead", {}, h("tr", {}, h("th", {}, "From"), h("th", {}, "To"), h("th", { class: "hide-sm" }, "Direction"), h("th", {}, "Status"), h("th", {}, "Started"), h("th", { class: "num" }, "Duration"))),
       h("tbody", {}, calls.map((c) => h("tr", { "data-call": c.sid },
         h("td", {}, displayIdentity(c.from)), h("td", {}, displayIdentity(c.to)),
-        h("td", { class: "hide-sm muted" }, label(c.direction)), h("td", {}, callPill(c.status)),
+        h("td", { class: "hide-sm muted" }, String(c.direction).replaceAll("-", " ")), h("td", {}, callPill(c.status)),
         h("td", { class: "muted" }, fmtTime(c.start_time)), h("td", { class: "num" }, fmtDuration(c.duration)))))));
 }
 
