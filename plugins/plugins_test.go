@@ -23,11 +23,11 @@ import (
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
+	partnersplugin "github.com/parleyhq/parley/plugins/partners"
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/plugins/sdk"
-	partnersplugin "github.com/parleyhq/parley/plugins/partners"
 	usageplugin "github.com/parleyhq/parley/plugins/usage"
 )
 

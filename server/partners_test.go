@@ -339,4 +339,3 @@ func TestPortalSessionsOverREST(t *testing.T) {
 		t.Fatalf("app.js: %d %q", res.StatusCode, res.Header.Get("Content-Security-Policy"))
 	}
 }
-

@@ -1,5 +1,5 @@
-// Package web holds Parley's browser assets, embedded in the binary with
-// go:embed and served without a build step: the account portal (plain ES
+// Package web holds Parley's browser assets, embedded in the binary (with
+// the embed package) and served without a build step: the account portal (plain ES
 // modules and CSS under portal/) and the partner embed snippet
 // (embed/parley-embed.js). Their HTTP handlers live with their features
 // (partners.Portal).
