@@ -409,6 +409,11 @@ func (p *Portal) presenceSocket(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	ctx, cancel := context.WithDeadline(r.Context(), s.ExpiresAt)
 	defer cancel()
+	// The HTTP server's read/write timeouts stay on a hijacked connection:
+	// replace them with a read deadline that each pong (every 30 s) extends.
+	const idle = 75 * time.Second
+	_ = conn.SetReadDeadline(time.Now().Add(idle))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(idle)) })
 	go func() { // reads only to notice the close
 		defer cancel()
 		conn.SetReadLimit(512)

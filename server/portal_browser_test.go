@@ -114,8 +114,30 @@ func TestPortalInBrowser(t *testing.T) {
 	registerClient(t, s, acct.Sid, "frontdesk")
 	s.publish(usage.Registration(acct.Sid, "alice", now), usage.Registration(acct.Sid, "frontdesk", now))
 
-	serveOn(t, appLn, app.Handler(app.Config{ParleyURL: base, PartnerSid: p.sid, APISecret: p.secret, Kid: "k1", SigningKey: p.key,
-		AccountSid: acct.Sid, CustomerName: "Bluebird Dental"}))
+	partnerApp := app.Handler(app.Config{ParleyURL: base, PartnerSid: p.sid, APISecret: p.secret, Kid: "k1", SigningKey: p.key,
+		AccountSid: acct.Sid, CustomerName: "Bluebird Dental"})
+	// /stale is the partner page whose first portal URL was already used:
+	// the portal says its session ended and the snippet fetches a fresh URL.
+	used := p.portalURL(t, base, acct.Sid)
+	if res, err := http.Get(used); err != nil {
+		t.Fatal(err)
+	} else {
+		res.Body.Close()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", partnerApp)
+	mux.HandleFunc("GET /stale", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><title>stale</title><div id=p></div><script src="%s/embed/parley-embed.js"></script><script>
+window.fetches = 0;
+ParleyEmbed.mount(document.getElementById("p"), { fetchPortalUrl: async () => {
+  window.fetches++;
+  if (window.fetches === 1) return %q;
+  return (await (await fetch("/parley/portal-url", { method: "POST" })).json()).url;
+} });
+</script>`, base, used)
+	})
+	serveOn(t, appLn, mux)
 
 	tab := b.Tab()
 	if err := chromedp.Run(tab, chromedp.Navigate(appOrigin+"/")); err != nil {
@@ -179,6 +201,14 @@ func TestPortalInBrowser(t *testing.T) {
 	if trigs := acctAPI.must(200, "GET", "/2010-04-01/Accounts/"+acct.Sid+"/Usage/Triggers.json", nil)["usage_triggers"].([]any); len(trigs) != 0 {
 		t.Fatalf("trigger still there: %v", trigs)
 	}
+
+	// A used (or expired) portal URL: the snippet gets a fresh one by itself.
+	if err := chromedp.Run(tab, chromedp.Navigate(appOrigin+"/stale")); err != nil {
+		t.Fatal(err)
+	}
+	b.Poll(tab, `window.fetches === 2`, 15*time.Second)
+	stale := portalFrame(t, tab, base+"/portal/")
+	b.Poll(stale, `document.querySelector('#account-name')?.textContent === 'Bluebird Dental'`, 15*time.Second)
 
 	// A page on an origin the partner did not allow cannot frame the portal.
 	evilLn, err := net.Listen("tcp", "127.0.0.1:0")
