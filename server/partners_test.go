@@ -339,3 +339,55 @@ func TestPortalSessionsOverREST(t *testing.T) {
 		t.Fatalf("app.js: %d %q", res.StatusCode, res.Header.Get("Content-Security-Policy"))
 	}
 }
+
+// openPortal redeems a portal URL and returns its session cookie.
+func openPortal(t testing.TB, u string) *http.Cookie {
+	t.Helper()
+	res, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || len(res.Cookies()) != 1 {
+		t.Fatalf("open %s: %d", u, res.StatusCode)
+	}
+	return res.Cookies()[0]
+}
+
+func TestPortalFeaturesAreThePartners(t *testing.T) {
+	_, base := partnerServer(t)
+	a := newPartner(t, base, "Acme", "https://acme.test")
+	op := rest{t: t, base: base, user: "operator", pass: operatorToken}
+	op.must(200, "POST", "/v1/Partners/"+a.sid, url.Values{"Features": {"calls,usage"}})
+	status := func(c *http.Cookie, path string) int {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.AddCookie(c)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	c := openPortal(t, a.portalURL(t, base, a.account))
+	for path, want := range map[string]int{"/portal/api/calls": 200, "/portal/api/usage": 200, "/portal/api/presence": 403, "/portal/api/triggers": 403} {
+		if got := status(c, path); got != want {
+			t.Errorf("%s: %d, want %d", path, got, want)
+		}
+	}
+	// An assertion can narrow the features further, never widen them.
+	out := a.api.must(201, "POST", "/v1/Partners/"+a.sid+"/PortalSessions", url.Values{"Assertion": {a.assertion(t, base, a.account, func(c jwt.MapClaims) {
+		c["features"] = []string{"usage", "presence"}
+	})}})
+	c = openPortal(t, out["url"].(string))
+	for path, want := range map[string]int{"/portal/api/calls": 403, "/portal/api/usage": 200, "/portal/api/presence": 403} {
+		if got := status(c, path); got != want {
+			t.Errorf("narrowed %s: %d, want %d", path, got, want)
+		}
+	}
+	// Suspending the partner ends its portal sessions.
+	op.must(200, "POST", "/v1/Partners/"+a.sid, url.Values{"Status": {"suspended"}})
+	if got := status(c, "/portal/api/usage"); got != 401 {
+		t.Errorf("after suspension: %d, want 401", got)
+	}
+}
