@@ -95,6 +95,7 @@ func NewPortal(o PortalOptions) *Portal {
 	p.index = template.Must(template.ParseFS(web.Portal(), "index.html"))
 	p.up = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 4096, CheckOrigin: sameOrigin}
 	p.mux.HandleFunc("GET /portal", func(w http.ResponseWriter, r *http.Request) {
+		p.withCSP(w, nil)
 		http.Redirect(w, r, "/portal/", http.StatusMovedPermanently)
 	})
 	p.mux.HandleFunc("GET /portal/{$}", p.serveIndex)
