@@ -262,8 +262,13 @@ func (p *Portal) api(pattern, feature string, h apiFunc) {
 			}
 		}
 		acct, err := p.o.Accounts.Account(r.Context(), s.AccountSid)
-		if err != nil || acct.Status == store.StatusClosed {
+		switch {
+		case errors.Is(err, store.ErrNotFound) || (err == nil && acct.Status == store.StatusClosed):
 			writeAPIError(w, http.StatusUnauthorized, "session_expired", "the account is closed")
+			return
+		case err != nil:
+			p.o.Log.Warn("portal account lookup", "err", err)
+			writeAPIError(w, http.StatusServiceUnavailable, "unavailable", "portal unavailable, try again shortly")
 			return
 		}
 		status, body, err := h(r, *s)
