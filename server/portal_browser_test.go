@@ -206,6 +206,12 @@ ParleyEmbed.mount(document.getElementById("p"), { fetchPortalUrl: async () => {
 	if err := chromedp.Run(tab, chromedp.Navigate(appOrigin+"/stale")); err != nil {
 		t.Fatal(err)
 	}
+	ended := portalFrame(t, tab, base+"/portal/")
+	b.Poll(ended, `document.querySelector('#session-ended') !== null || document.querySelector('#account-name') !== null`, 10*time.Second)
+	var fetches int
+	if err := chromedp.Run(tab, chromedp.Evaluate(`window.fetches`, &fetches)); err == nil && fetches == 1 {
+		browsertest.Screenshot(t, tab, "portal-session-ended")
+	}
 	b.Poll(tab, `window.fetches === 2`, 15*time.Second)
 	stale := portalFrame(t, tab, base+"/portal/")
 	b.Poll(stale, `document.querySelector('#account-name')?.textContent === 'Bluebird Dental'`, 15*time.Second)
