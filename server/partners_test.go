@@ -385,6 +385,13 @@ func TestPortalFeaturesAreThePartners(t *testing.T) {
 			t.Errorf("narrowed %s: %d, want %d", path, got, want)
 		}
 	}
+	// A key the operator revoked signs nothing any more.
+	if k := op.must(200, "DELETE", "/v1/Partners/"+a.sid+"/Keys/k1", nil); k["revoked"] != true {
+		t.Fatalf("revoke: %v", k)
+	}
+	if st, out := a.api.do("POST", "/v1/Partners/"+a.sid+"/PortalSessions", url.Values{"Assertion": {a.assertion(t, base, a.account, nil)}}); st != 401 || out["reason"] != "key_revoked" {
+		t.Fatalf("revoked key: %d %v", st, out)
+	}
 	// Suspending the partner ends its portal sessions.
 	op.must(200, "POST", "/v1/Partners/"+a.sid, url.Values{"Status": {"suspended"}})
 	if got := status(c, "/portal/api/usage"); got != 401 {
