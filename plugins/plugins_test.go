@@ -23,6 +23,7 @@ import (
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
+	partnersplugin "github.com/parleyhq/parley/plugins/partners"
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
@@ -156,6 +157,14 @@ func admissionEnv(dir string) []string {
 
 func usageEnv(dir string) []string {
 	env, err := usageplugin.DefaultConfig().PluginEnv(filepath.Join(dir, "usage.db"))
+	if err != nil {
+		panic(err)
+	}
+	return env
+}
+
+func partnersEnv(dir string) []string {
+	env, err := partnersplugin.PluginEnv(filepath.Join(dir, "partners.db"), 0)
 	if err != nil {
 		panic(err)
 	}
@@ -597,7 +606,7 @@ func TestProbeListsBuiltinAndExternal(t *testing.T) {
 	}
 	cat, err := plugins.NewCatalog(cfg, builtin.Specs(),
 		plugins.Command{Path: os.Args[0], Args: []string{"plugin", "serve"}},
-		map[string][]string{admission.PluginName: admissionEnv(dir), usageplugin.PluginName: usageEnv(dir)})
+		map[string][]string{admission.PluginName: admissionEnv(dir), usageplugin.PluginName: usageEnv(dir), partnersplugin.PluginName: partnersEnv(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +617,7 @@ func TestProbeListsBuiltinAndExternal(t *testing.T) {
 	want := map[string]struct {
 		builtin bool
 		ok      bool
-	}{"admission": {true, true}, "usage": {true, true}, "ext-ok": {false, true}, "ext-bad": {false, false}}
+	}{"admission": {true, true}, "usage": {true, true}, "partners": {true, true}, "ext-ok": {false, true}, "ext-bad": {false, false}}
 	if len(list) != len(want) {
 		t.Fatalf("listed %d plugins: %+v", len(list), list)
 	}

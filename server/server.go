@@ -20,8 +20,10 @@ import (
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/internal/webhook"
+	"github.com/parleyhq/parley/partners"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
+	partnersplugin "github.com/parleyhq/parley/plugins/partners"
 	usageplugin "github.com/parleyhq/parley/plugins/usage"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
@@ -51,6 +53,7 @@ type Server struct {
 	usage     *usage.Publisher
 	triggers  *usage.Deliverer
 	usageAPI  *usage.Client
+	partners  *partners.Client // nil when partner delegation is disabled
 
 	registry  *presence.Memory
 	creds     *store.SIPCredentials
@@ -64,6 +67,9 @@ type Server struct {
 
 // DBFile is the core database's file name inside the data directory.
 const DBFile = "parley.db"
+
+// PartnersDBFile is the built-in partners plugin's database in the data directory.
+const PartnersDBFile = "partners.db"
 
 // PrepareDataDir creates the data directory (0700) if it does not exist.
 func PrepareDataDir(dir string) error {
@@ -246,8 +252,12 @@ func NewPluginCatalog(cfg config.Config) (*plugins.Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	partnersEnv, err := partnersplugin.PluginEnv(filepath.Join(cfg.DataDir, PartnersDBFile), cfg.Partners.Skew)
+	if err != nil {
+		return nil, err
+	}
 	cat, err := plugins.NewCatalog(cfg.Plugins, builtin.Specs(), self,
-		map[string][]string{admission.PluginName: env, usageplugin.PluginName: usageEnv})
+		map[string][]string{admission.PluginName: env, usageplugin.PluginName: usageEnv, partnersplugin.PluginName: partnersEnv})
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
@@ -282,6 +292,9 @@ func (s *Server) newPlugins() error {
 		}
 		s.usage, s.triggers, s.usageAPI = pub, del, usage.NewClient(sup, s.cfg.Plugins.CallTimeout)
 	}
+	if s.cfg.Plugins.Use["partners"] != "" {
+		s.partners = partners.NewClient(sup, s.cfg.Plugins.CallTimeout)
+	}
 	return nil
 }
 
@@ -293,6 +306,15 @@ func (s *Server) publish(evs ...usage.Event) {
 	if err := s.usage.PublishAll(evs); err != nil {
 		s.log.Warn("usage event refused", "err", err)
 	}
+}
+
+// PublicURL is the base URL clients use to reach this server: public_url,
+// else http://<the bound HTTP address> once Run listens.
+func (s *Server) PublicURL() string {
+	if p := s.publicURL.Load(); p != nil {
+		return *p
+	}
+	return s.cfg.PublicURL
 }
 
 // Store exposes the server's store (for tests and embedding).
@@ -308,6 +330,18 @@ func (s *Server) Handler() http.Handler {
 	opts.Messages = s.messages
 	if s.usageAPI != nil {
 		opts.Usage, opts.Events = s.usageAPI, s.usage
+	}
+	if s.partners != nil {
+		opts.Partners = api.PartnerOptions{Partners: s.partners, OperatorToken: s.cfg.Partners.OperatorToken, PublicURL: s.PublicURL, URLTTL: s.cfg.Partners.URLTTL}
+		popts := partners.PortalOptions{Sessions: s.partners, Accounts: s.store, Calls: s.store, Presence: s.registry,
+			SessionTTL: s.cfg.Partners.SessionTTL, Log: s.log.With("component", "portal")}
+		if s.usageAPI != nil {
+			popts.Usage = s.usageAPI
+		}
+		portal := partners.NewPortal(popts)
+		mux.Handle("/portal", portal)
+		mux.Handle("/portal/", portal)
+		mux.Handle("GET /embed/", partners.EmbedHandler())
 	}
 	rest := api.New(s.store, opts)
 	mux.Handle(api.Prefix+"/", rest)

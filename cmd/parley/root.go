@@ -35,7 +35,7 @@ func newRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Com
 	config.Flags(root.PersistentFlags())
 	root.PersistentFlags().BoolVar(&c.jsonOut, "json", false, "print results as JSON")
 	c.root = root
-	root.AddCommand(c.serveCmd(), c.accountCmd(), c.keyCmd(), c.tokenCmd(), c.appCmd(), c.sipCmd(), c.pluginCmd(), c.limitsCmd(), c.migrateCmd(), c.versionCmd())
+	root.AddCommand(c.serveCmd(), c.accountCmd(), c.keyCmd(), c.tokenCmd(), c.appCmd(), c.sipCmd(), c.partnerCmd(), c.pluginCmd(), c.limitsCmd(), c.migrateCmd(), c.versionCmd())
 	return root
 }
 

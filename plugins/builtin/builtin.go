@@ -8,6 +8,7 @@ import (
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/plugins"
+	partnersplugin "github.com/parleyhq/parley/plugins/partners"
 	"github.com/parleyhq/parley/plugins/sdk"
 	"github.com/parleyhq/parley/plugins/usage"
 )
@@ -25,6 +26,10 @@ func Registry() map[string]Plugin {
 		admission.PluginName: {
 			Builtin: plugins.Builtin{Name: admission.PluginName, Kind: sdk.KindAdmission, Version: admission.PluginVersion},
 			Serve:   admission.ServePlugin,
+		},
+		partnersplugin.PluginName: {
+			Builtin: plugins.Builtin{Name: partnersplugin.PluginName, Kind: sdk.KindPartners, Version: partnersplugin.PluginVersion},
+			Serve:   partnersplugin.ServePlugin,
 		},
 		usage.PluginName: {
 			Builtin: plugins.Builtin{Name: usage.PluginName, Kind: sdk.KindUsage, Version: usage.PluginVersion},

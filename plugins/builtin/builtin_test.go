@@ -12,7 +12,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	specs := builtin.Specs()
-	want := map[string]sdk.Kind{"admission": sdk.KindAdmission, "usage": sdk.KindUsage}
+	want := map[string]sdk.Kind{"admission": sdk.KindAdmission, "usage": sdk.KindUsage, "partners": sdk.KindPartners}
 	if len(specs) != len(want) {
 		t.Fatalf("specs = %+v", specs)
 	}
@@ -35,11 +35,15 @@ func TestServeUnknownOrMisconfigured(t *testing.T) {
 		{"unknown name", "billing", plugins.ErrUnknownPlugin},
 		{"admission without its config", "admission", nil},
 		{"usage without its config", "usage", nil},
+		{"partners without its config", "partners", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.plugin == "admission" {
 				t.Setenv("PARLEY_ADMISSION_CONFIG", "")
+			}
+			if tc.plugin == "partners" {
+				t.Setenv("PARLEY_PARTNERS_CONFIG", "")
 			}
 			if tc.plugin == "usage" {
 				t.Setenv("PARLEY_USAGE_CONFIG", "")

@@ -51,6 +51,8 @@ type Options struct {
 	Events UsageEvents
 	// Messages, when set, serves POST …/Messages.json.
 	Messages MessageSender
+	// Partners configures /v1/Partners (partner delegation); nil Partners answers 503.
+	Partners PartnerOptions
 }
 
 // UsageEvents takes usage events (usage.Publisher implements it).
@@ -70,12 +72,13 @@ type API struct {
 	events     UsageEvents
 	usage      Usage
 	messages   MessageSender
+	partners   PartnerOptions
 	mux        *http.ServeMux
 }
 
 // New builds the REST API over st.
 func New(st *store.Store, opts Options) *API {
-	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, events: opts.Events, usage: opts.Usage, messages: opts.Messages, mux: http.NewServeMux()}
+	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, events: opts.Events, usage: opts.Usage, messages: opts.Messages, partners: opts.Partners, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -189,6 +192,7 @@ func (a *API) routes() {
 	a.usageRoutes()
 
 	a.sipRoutes()
+	a.partnerRoutes()
 	a.mux.HandleFunc(Prefix+"/", a.unrouted)
 }
 

@@ -15,6 +15,7 @@ const (
 	CodeInvalidParameter   = 20001 // a parameter is missing, unknown or has a bad value
 	CodeMalformedBody      = 20002 // the body could not be decoded
 	CodeAuthFailed         = 20003 // credentials missing or wrong, key revoked, account closed
+	CodeAssertionRefused   = 20004 // a partner assertion did not verify; "reason" says why
 	CodeAccountNotActive   = 20005 // the authenticated account is suspended
 	CodeForbidden          = 20403 // authenticated, but not allowed to do this
 	CodeNotFound           = 20404
@@ -33,6 +34,7 @@ type Error struct {
 	Status  int
 	Code    int
 	Message string
+	Reason  string // a stable sub-code (refused partner assertions); "" for most errors
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %d: %s", e.Status, e.Code, e.Message) }
@@ -54,6 +56,7 @@ type errorBody struct {
 	Message  string `json:"message"`
 	MoreInfo string `json:"more_info"`
 	Status   int    `json:"status"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // writeError answers with err as a JSON error body. Errors that are not *Error
@@ -76,6 +79,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		Message:  e.Message,
 		MoreInfo: fmt.Sprintf("https://github.com/parleyhq/parley/blob/main/docs/errors.md#%d", e.Code),
 		Status:   e.Status,
+		Reason:   e.Reason,
 	})
 }
 

@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/partners"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/messaging"
@@ -45,6 +46,7 @@ type Config struct {
 	Calls           Calls            `yaml:"calls"`
 	Usage           usage.Config     `yaml:"usage"`
 	Messaging       messaging.Config `yaml:"messaging"`
+	Partners        partners.Config  `yaml:"partners"`
 }
 
 // Media configures anchored RTP.
@@ -90,6 +92,7 @@ func Default() Config {
 		Calls:           Calls{TTSCommand: calls.DefaultTTSCommand, WebhookTimeout: 10 * time.Second},
 		Usage:           usage.DefaultConfig(),
 		Messaging:       messaging.DefaultConfig(),
+		Partners:        partners.DefaultConfig(),
 	}
 }
 
@@ -98,7 +101,8 @@ func Default() Config {
 func pluginDefaults() plugins.Config {
 	p := plugins.DefaultConfig()
 	p.Dir = ""
-	p.Use["usage"] = "usage" // the built-in usage-trigger plugin serves its kind
+	p.Use["usage"] = "usage"       // the built-in usage-trigger plugin serves its kind
+	p.Use["partners"] = "partners" // and the built-in partners plugin serves partner delegation
 	return p
 }
 
@@ -133,6 +137,10 @@ func (c *Config) settings() []setting {
 		{"calls.webhook_timeout", "how long an instruction fetch may take", &c.Calls.WebhookTimeout},
 		{"messaging.max_body_bytes", "largest message body accepted (SIP 413, REST 400 above it)", &c.Messaging.MaxBodyBytes},
 		{"messaging.store_for", "how long a message to an offline client is kept for delivery on its next registration (negative: not stored, SIP 480)", &c.Messaging.StoreFor},
+		{"partners.operator_token", "enables operator partner management over REST (Basic operator:<token>)", &c.Partners.OperatorToken},
+		{"partners.session_ttl", "how long a portal session lasts", &c.Partners.SessionTTL},
+		{"partners.url_ttl", "how long a single-use portal URL stays valid (≤ 60s)", &c.Partners.URLTTL},
+		{"partners.skew", "clock skew tolerated on partner assertions", &c.Partners.Skew},
 	}
 }
 
@@ -272,6 +280,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Usage.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("usage: %w", err))
+	}
+	if err := c.Partners.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Media.Address != "" {
 		if _, err := netip.ParseAddr(c.Media.Address); err != nil {

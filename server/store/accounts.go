@@ -96,7 +96,9 @@ func (s *Store) Account(ctx context.Context, accountSid string) (Account, error)
 // AccountFilter narrows ListAccounts.
 type AccountFilter struct {
 	// Family, when set, keeps the account with this sid and its subaccounts.
-	Family       string
+	Family string
+	// Partner, when set, keeps the accounts created within this partner.
+	Partner      string
 	FriendlyName string
 	Status       string
 }
@@ -109,6 +111,10 @@ func (s *Store) ListAccounts(ctx context.Context, f AccountFilter, p Page) ([]Ac
 	if f.Family != "" {
 		q += ` AND (sid = ? OR owner_account_sid = ?)`
 		args = append(args, f.Family, f.Family)
+	}
+	if f.Partner != "" {
+		q += ` AND owner_partner_sid = ?`
+		args = append(args, f.Partner)
 	}
 	if f.FriendlyName != "" {
 		q += ` AND friendly_name = ?`

@@ -1,0 +1,9 @@
+// Package partners is the host side of partner delegation (SPEC §4c): a
+// client of the partners plugin (partner records and keys, assertion →
+// single-use portal URL, portal sessions) and the embeddable account portal
+// served at /portal with its JSON API and live presence over WebSocket.
+//
+// Verification itself lives in the plugin (plugins/partners); the host adds
+// what only it knows — the account an assertion names, from the core store —
+// and never trusts the assertion's claims before the plugin verified them.
+package partners
