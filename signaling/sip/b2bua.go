@@ -63,6 +63,9 @@ type CallConfig struct {
 	// Codecs are the audio codecs offered and accepted, by name, in order of
 	// preference for generated media (G.711 first).
 	Codecs []string
+	// Browsers rings bindings of browser sessions (transport webrtc); nil:
+	// such bindings are not rung.
+	Browsers BrowserRinger
 }
 
 // callLegs indexes the dialogs of running calls by Call-ID, for the

@@ -81,9 +81,12 @@ func (d *dialer) targets(ctx context.Context, req calls.DialRequest) ([]attempt,
 
 // outcome of one attempt.
 type outcome struct {
-	leg    *outboundLeg
-	status int // final SIP status when refused
-	err    error
+	leg     calls.Leg // answered: an *outboundLeg or a browser leg
+	media   calls.LegMedia
+	callSid string
+	binding presence.Binding
+	status  int // final SIP status when refused
+	err     error
 }
 
 func (d *dialer) Dial(ctx context.Context, req calls.DialRequest) (calls.DialResult, error) {
@@ -104,9 +107,15 @@ func (d *dialer) Dial(ctx context.Context, req calls.DialRequest) (calls.DialRes
 		}
 	}
 	for _, a := range atts {
-		go func() { results <- d.ring(ringCtx, req, a.binding, ringing) }()
+		go func() {
+			if a.binding.Transport == presence.TransportWebRTC {
+				results <- d.ringBrowser(ringCtx, req, a.binding, ringing)
+				return
+			}
+			results <- d.ring(ringCtx, req, a.binding, ringing)
+		}()
 	}
-	var winner *outboundLeg
+	var winner *outcome
 	busy, refused, pending := 0, 0, len(atts)
 collect:
 	for pending > 0 {
@@ -115,7 +124,7 @@ collect:
 			pending--
 			switch {
 			case o.leg != nil && winner == nil:
-				winner = o.leg
+				winner = &o
 				cancel() // CANCEL the others
 			case o.leg != nil:
 				go o.leg.Hangup(context.Background()) // answered too late: BYE
@@ -139,13 +148,13 @@ collect:
 			}
 		}()
 		if winner != nil && ctx.Err() != nil {
-			winner.Hangup(context.Background())
+			winner.leg.Hangup(context.Background())
 			winner = nil
 		}
 	}
 	if winner != nil {
-		d.markBusy(winner)
-		return calls.DialResult{Status: calls.DialAnswered, Leg: winner, Media: winner.media, CallSid: winner.callSid}, nil
+		d.markBusy(winner.binding, winner.leg)
+		return calls.DialResult{Status: calls.DialAnswered, Leg: winner.leg, Media: winner.media, CallSid: winner.callSid}, nil
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -159,8 +168,7 @@ collect:
 }
 
 // markBusy shows the answering identity busy until its leg ends.
-func (d *dialer) markBusy(l *outboundLeg) {
-	b := l.binding
+func (d *dialer) markBusy(b presence.Binding, l calls.Leg) {
 	if err := d.s.deps.Registry.SetBusy(context.Background(), b.AccountSid, b.Identity, true); err != nil {
 		d.s.log.Warn("presence: mark busy", "identity", b.Identity, "err", err)
 	}
@@ -268,7 +276,30 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, b presence.Bin
 		case <-leg.done:
 		}
 	}()
-	return outcome{leg: leg}
+	return outcome{leg: leg, media: leg.media, callSid: leg.callSid, binding: b}
+}
+
+// ringBrowser offers the call to a browser session through the BrowserRinger.
+func (d *dialer) ringBrowser(ctx context.Context, req calls.DialRequest, b presence.Binding, ringing func()) outcome {
+	r := d.s.calls.Browsers
+	if r == nil {
+		return outcome{status: 480}
+	}
+	codecs := req.Offer
+	if len(codecs) == 0 {
+		codecs = []media.RTPCodec{{PT: 0, Name: "PCMU", Rate: 8000, Channels: 1}, {PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}}
+	}
+	callSid := sid.New(sid.Call)
+	leg, m, err := r.Ring(ctx, BrowserRing{Binding: b, Call: req.Call, CallSid: callSid, From: req.Call.From,
+		CallerID: req.CallerID, Offer: codecs, Ringing: ringing})
+	if err != nil {
+		var refused *RingRefused
+		if errors.As(err, &refused) {
+			return outcome{status: refused.Status}
+		}
+		return outcome{err: err}
+	}
+	return outcome{leg: leg, media: m, callSid: callSid, binding: b}
 }
 
 // callerUser is the user part of the From we present: the Dial's callerId,
