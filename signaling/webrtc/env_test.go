@@ -143,7 +143,7 @@ func newTestEnv(t *testing.T, docs map[string]string, mutate func(*Config)) *env
 		t.Fatal(err)
 	}
 	cfg := sip.DefaultConfig()
-	cfg.UDP, cfg.WS = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.UDP, cfg.WS, cfg.TCP, cfg.TLS, cfg.WSS = "127.0.0.1:0", "127.0.0.1:0", "", "", ""
 	cfg.Hostname = "127.0.0.1"
 	tokens := &accesstoken.Verifier{Keys: st}
 	e.sip, err = sip.New(cfg, sip.Deps{Credentials: st, Tokens: tokens, Registry: e.reg, Logger: testLogger(t)})

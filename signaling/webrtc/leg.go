@@ -173,6 +173,7 @@ func (l *leg) setup(codecs []media.RTPCodec) error {
 		l.fromBrowser(t, relay, ep.Local())
 	})
 	pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
+		l.g.log.Debug("browser leg connection", "call", l.callSid, "state", st.String())
 		switch st {
 		case pion.PeerConnectionStateConnected:
 			l.connOnce.Do(func() { close(l.connected) })
@@ -324,6 +325,7 @@ func (l *leg) remoteHangup() { l.end() }
 // end releases everything the leg holds; Done is closed.
 func (l *leg) end() {
 	l.endOnce.Do(func() {
+		l.g.log.Debug("browser leg ended", "call", l.callSid)
 		close(l.done)
 		l.s.dropLeg(l)
 		l.mu.Lock()

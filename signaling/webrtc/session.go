@@ -70,6 +70,7 @@ func (s *session) send(f Frame) {
 	defer s.wmu.Unlock()
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err := s.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		s.g.log.Debug("browser socket write failed", "flow", s.flow, "err", err)
 		go s.close(websocket.CloseAbnormalClosure, "write failed")
 	}
 }
@@ -81,6 +82,7 @@ func (s *session) sendError(code, msg string, about Frame) {
 // close sends a close frame and closes the socket; run's read loop then ends.
 func (s *session) close(code int, reason string) {
 	s.closeOnce.Do(func() {
+		s.g.log.Debug("closing browser socket", "code", code, "reason", reason)
 		close(s.done)
 		s.wmu.Lock()
 		s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
@@ -111,6 +113,7 @@ func (s *session) run() {
 	for {
 		mt, r, err := s.conn.NextReader()
 		if err != nil {
+			s.g.log.Debug("browser socket closed", "flow", s.flow, "err", err)
 			return
 		}
 		s.conn.SetReadDeadline(time.Now().Add(readTimeout))
