@@ -124,7 +124,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6})
 	if len(cfg.NAT1To1IPs) > 0 {
-		se.SetNAT1To1IPs(cfg.NAT1To1IPs, pion.ICECandidateTypeHost)
+		if err := se.SetICEAddressRewriteRules(pion.ICEAddressRewriteRule{External: cfg.NAT1To1IPs,
+			AsCandidateType: pion.ICECandidateTypeHost, Mode: pion.ICEAddressRewriteReplace}); err != nil {
+			return nil, fmt.Errorf("webrtc: nat 1:1 addresses: %w", err)
+		}
 	}
 	if cfg.UDPPortMin > 0 && cfg.UDPPortMax > 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {

@@ -3,6 +3,7 @@ package webrtc
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,10 +158,13 @@ type sipCaller struct {
 	c       *sipgo.Client
 	srv     *sipgo.Server
 	ep      *media.Endpoint
-	capture *media.Capture
+	capture *capture
 	sender  *media.Sender
 	dc      *sipgo.DialogClientSession
 	byes    chan struct{}
+	// As a phone (answerCalls):
+	dtx      *sipgo.DialogServerSession
+	answered chan *sipgo.DialogServerSession
 }
 
 func newSIPCaller(t *testing.T, e *env) *sipCaller {
@@ -185,8 +189,8 @@ func newSIPCaller(t *testing.T, e *env) *sipCaller {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sipCaller{t: t, e: e, ua: ua, c: c, srv: srv, ep: ep, capture: media.NewCapture(101), sender: media.NewSender(ep, media.PCMU, 101), byes: make(chan struct{}, 1)}
-	ep.SetSink(s.capture.Sink)
+	s := &sipCaller{t: t, e: e, ua: ua, c: c, srv: srv, ep: ep, capture: newCapture(101), sender: media.NewSender(ep, media.PCMU, 101), byes: make(chan struct{}, 1), answered: make(chan *sipgo.DialogServerSession, 1)}
+	ep.SetSink(s.capture.sink)
 	srv.OnBye(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		if s.dc != nil {
 			s.dc.ReadBye(req, tx)
@@ -247,6 +251,98 @@ func (s *sipCaller) heard(d time.Duration, freq float64) (int, float64) {
 			samples = append(samples, c...)
 		case <-end:
 			return len(samples), media.ToneRatio(samples, freq)
+		}
+	}
+}
+
+// answerCalls makes the UA a phone registered as user that answers every
+// INVITE at once with PCMU on its endpoint; dialogs are kept in s.dtx.
+func (s *sipCaller) answerCalls(user string) {
+	t := s.t
+	dua := &sipgo.DialogUA{Client: s.c, ContactHDR: sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: user, Host: "127.0.0.1", Port: 5999}}}
+	var legs sync.Map
+	s.srv.OnInvite(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		offer, err := media.ParseSDP(req.Body())
+		if err != nil {
+			tx.Respond(sipmsg.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+			return
+		}
+		dtx, err := dua.ReadInvite(req, tx)
+		if err != nil {
+			return
+		}
+		legs.Store(req.CallID().Value(), dtx)
+		s.ep.SetRemote(offer.RTP())
+		sess := media.Session{Addr: lo, Port: int(s.ep.Local().Port()), Codecs: media.Negotiate(offer.Codecs, "PCMU", "telephone-event")}
+		dtx.Respond(180, "Ringing", nil)
+		if err := dtx.RespondSDP(sess.Marshal(3, 3)); err != nil {
+			t.Logf("phone answer: %v", err)
+			return
+		}
+		s.answered <- dtx
+		<-dtx.Context().Done()
+		select {
+		case s.byes <- struct{}{}:
+		default:
+		}
+	})
+	s.srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		if d, ok := legs.Load(req.CallID().Value()); ok {
+			d.(*sipgo.DialogServerSession).ReadAck(req, tx)
+		}
+	})
+	s.srv.OnBye(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		if d, ok := legs.Load(req.CallID().Value()); ok {
+			d.(*sipgo.DialogServerSession).ReadBye(req, tx)
+		}
+	})
+	req := sipmsg.NewRequest(sipmsg.REGISTER, sipmsg.Uri{Scheme: "sip", Host: testDomain})
+	req.SetTransport("UDP")
+	req.SetDestination(s.e.sip.Addr("udp").String())
+	aor := sipmsg.Uri{Scheme: "sip", User: user, Host: testDomain}
+	from := &sipmsg.FromHeader{Address: aor, Params: sipmsg.NewParams()}
+	from.Params.Add("tag", sipmsg.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sipmsg.ToHeader{Address: aor})
+	req.AppendHeader(sipmsg.NewHeader("Contact", "<sip:"+user+"@127.0.0.1:5999>"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := s.c.Do(ctx, req)
+	if err == nil && res.StatusCode == 401 {
+		res, err = s.c.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: testPassword})
+	}
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("register %s: %v %v", user, res, err)
+	}
+}
+
+// capture decodes every PCMU packet and RFC 4733 digit it gets, whatever
+// its sequence number: the stream switches source (ringback, then the
+// bridged party) and a real phone follows the new SSRC.
+type capture struct {
+	Samples chan []int16
+	Digits  chan byte
+	dtmf    media.DTMFDetector
+}
+
+func newCapture(eventPT uint8) *capture {
+	return &capture{Samples: make(chan []int16, 512), Digits: make(chan byte, 32), dtmf: media.DTMFDetector{PayloadType: eventPT}}
+}
+
+func (c *capture) sink(pkt []byte) {
+	var p rtp.Packet
+	if p.Unmarshal(pkt) != nil {
+		return
+	}
+	switch p.PayloadType {
+	case c.dtmf.PayloadType:
+		if d, ok := c.dtmf.Feed(pkt); ok {
+			c.Digits <- d
+		}
+	case 0:
+		select {
+		case c.Samples <- media.PCMU.Decode(nil, p.Payload):
+		default:
 		}
 	}
 }
