@@ -114,7 +114,7 @@ func (b *Browser) Tab() context.Context {
 func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
 	var buf []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&buf, 90)); err != nil {
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&buf, 100)); err != nil { // 100: PNG (lower qualities give JPEG)
 		t.Errorf("screenshot %s: %v", name, err)
 		return ""
 	}
