@@ -219,3 +219,23 @@ func (g *Gateway) Ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, cal
 	}
 	return s.ring(ctx, req)
 }
+
+// Deliver sends a message frame to every registered session of identity
+// (the bare client name) in the account, for the messaging service. It
+// returns how many sessions it reached.
+func (g *Gateway) Deliver(accountSid, identity, from, body string) int {
+	g.mu.Lock()
+	var targets []*session
+	for _, s := range g.sessions {
+		s.mu.Lock()
+		if s.claims != nil && s.claims.AccountSid == accountSid && s.claims.Grants.Identity == identity {
+			targets = append(targets, s)
+		}
+		s.mu.Unlock()
+	}
+	g.mu.Unlock()
+	for _, s := range targets {
+		s.send(Frame{Type: TypeMessage, From: from, To: sip.ClientIdentity(identity), Body: body})
+	}
+	return len(targets)
+}

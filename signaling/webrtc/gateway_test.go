@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -162,4 +163,32 @@ func TestRefreshExtendsBinding(t *testing.T) {
 	}
 	s.send(Frame{Type: TypePing})
 	s.expect(TypePong, 5*time.Second)
+}
+
+func TestMessagesHookAndDelivery(t *testing.T) {
+	var got []string
+	e := newTestEnv(t, nil, nil)
+	e.gw.deps.Messages = func(ctx context.Context, acct, from, to, body string) error {
+		got = append(got, from+">"+to+":"+body)
+		if body == "refuse" {
+			return errors.New("no route for messages")
+		}
+		return nil
+	}
+	a := dialSocket(t, e)
+	a.register(e.token("alice", true, "", time.Hour))
+	a.send(Frame{Type: TypeMessage, To: "bob", Body: "hi"})
+	a.send(Frame{Type: TypeMessage, To: "bob", Body: "refuse"})
+	if f := a.expect(TypeError, 5*time.Second); f.Code != CodeMessageRefused {
+		t.Fatalf("refused message: %+v", f)
+	}
+	if len(got) != 2 || got[0] != "client:alice>bob:hi" {
+		t.Fatalf("hook got %v", got)
+	}
+	if n := e.gw.Deliver(e.acc.Sid, "alice", "client:bob", "hello"); n != 1 {
+		t.Fatalf("delivered to %d sessions", n)
+	}
+	if f := a.expect(TypeMessage, 5*time.Second); f.From != "client:bob" || f.Body != "hello" {
+		t.Fatalf("message: %+v", f)
+	}
 }
