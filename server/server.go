@@ -179,7 +179,7 @@ func (s *Server) startVoice() error {
 	if err != nil {
 		return err
 	}
-	cc.Browsers = gw
+	cc.Browsers, cc.WebRTC = gw, gw
 	s.sip.EnableCalls(cc)
 	if err := s.sip.Listen(); err != nil {
 		return err

@@ -66,6 +66,9 @@ type CallConfig struct {
 	// Browsers rings bindings of browser sessions (transport webrtc); nil:
 	// such bindings are not rung.
 	Browsers BrowserRinger
+	// WebRTC terminates the DTLS-SRTP media of bindings on WS/WSS (browser
+	// SIP stacks); nil: they are offered plain RTP.
+	WebRTC WebRTCMedia
 }
 
 // callLegs indexes the dialogs of running calls by Call-ID, for the

@@ -37,3 +37,23 @@ type RingRefused struct {
 }
 
 func (e *RingRefused) Error() string { return fmt.Sprintf("refused: %d %s", e.Status, e.Reason) }
+
+// WebRTCMedia terminates the WebRTC media (ICE, DTLS-SRTP) of SIP legs
+// whose far end is a browser SIP stack registered over WebSocket (JsSIP,
+// SIP.js): the dialer offers its SDP instead of plain RTP.
+// signaling/webrtc implements it.
+type WebRTCMedia interface {
+	// OfferSIP prepares a session offering codecs (with their payload types).
+	OfferSIP(ctx context.Context, codecs []media.RTPCodec) (WebRTCSession, error)
+}
+
+// WebRTCSession is one such leg's media.
+type WebRTCSession interface {
+	// SDP is the offer to put in the INVITE.
+	SDP() string
+	// Connect applies the answer and waits for ICE and DTLS; the media it
+	// returns is an anchored endpoint the engine bridges like any other.
+	Connect(ctx context.Context, answer string) (calls.LegMedia, error)
+	// Close releases the session (safe more than once).
+	Close()
+}

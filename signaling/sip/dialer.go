@@ -183,24 +183,46 @@ func (d *dialer) markBusy(b presence.Binding, l calls.Leg) {
 // ring sends one INVITE to a binding over its flow and waits for the answer.
 func (d *dialer) ring(ctx context.Context, req calls.DialRequest, b presence.Binding, ringing func()) outcome {
 	s := d.s
-	ep, err := s.calls.Ports.Listen(s.calls.MediaAddr)
-	if err != nil {
-		return outcome{err: err}
-	}
 	codecs := req.Offer
 	if len(codecs) == 0 {
 		codecs = []media.RTPCodec{{PT: 0, Name: "PCMU", Rate: 8000, Channels: 1}, {PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}}
 	}
-	sessID := uint64(time.Now().UnixNano())
-	offer := media.Session{Addr: s.calls.MediaAddr, Port: int(ep.Local().Port()), Codecs: codecs, PTime: 20}
+	// A binding on a WebSocket is a browser SIP stack (JsSIP, SIP.js): its
+	// media is WebRTC (ICE, DTLS-SRTP), terminated by s.calls.WebRTC.
+	var ep *media.Endpoint
+	var web WebRTCSession
+	var body []byte
+	if s.calls.WebRTC != nil && (b.Transport == presence.TransportWS || b.Transport == presence.TransportWSS) {
+		w, err := s.calls.WebRTC.OfferSIP(ctx, codecs)
+		if err != nil {
+			return outcome{err: err}
+		}
+		web, body = w, []byte(w.SDP())
+	} else {
+		var err error
+		if ep, err = s.calls.Ports.Listen(s.calls.MediaAddr); err != nil {
+			return outcome{err: err}
+		}
+		sessID := uint64(time.Now().UnixNano())
+		offer := media.Session{Addr: s.calls.MediaAddr, Port: int(ep.Local().Port()), Codecs: codecs, PTime: 20}
+		body = offer.Marshal(sessID, sessID)
+	}
+	release := func() {
+		if ep != nil {
+			ep.Close()
+		}
+		if web != nil {
+			web.Close()
+		}
+	}
 
 	var contact sip.Uri
 	if err := sip.ParseUri(b.Contact, &contact); err != nil {
-		ep.Close()
+		release()
 		return outcome{err: fmt.Errorf("binding contact %q: %w", b.Contact, err)}
 	}
 	inv := sip.NewRequest(sip.INVITE, contact)
-	inv.SetBody(offer.Marshal(sessID, sessID))
+	inv.SetBody(body)
 	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	from := sip.Uri{Scheme: "sip", User: callerUser(req.Call.From, req.CallerID), Host: s.contactFor(b.Transport).Host}
 	fromHdr := &sip.FromHeader{DisplayName: sanitize(req.Call.CallerName), Address: from, Params: sip.NewParams()}
@@ -210,18 +232,18 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, b presence.Bin
 	inv.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
 	inv.AppendHeader(&sip.ContactHeader{Address: s.contactFor(b.Transport)})
 	if err := s.route(b, inv); err != nil {
-		ep.Close()
+		release()
 		return outcome{err: err}
 	}
 	ua := s.dialogUA()
 	ua.ContactHDR = s.contactHeader(b.Transport)
 	dc, err := ua.WriteInvite(ctx, inv)
 	if err != nil {
-		ep.Close()
+		release()
 		return outcome{err: fmt.Errorf("invite %s: %w", b.Contact, err)}
 	}
 	callID := inv.CallID().Value()
-	leg := &outboundLeg{s: s, dc: dc, binding: b, ep: ep, callSid: sid.New(sid.Call), callID: callID,
+	leg := &outboundLeg{s: s, dc: dc, binding: b, release: release, callSid: sid.New(sid.Call), callID: callID,
 		digits: make(chan byte, 16), done: make(chan struct{})}
 	s.legs.put(callID, leg)
 	err = dc.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
@@ -254,21 +276,34 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, b presence.Bin
 		}
 		return outcome{err: err}
 	}
-	answer, err := media.ParseSDP(dc.InviteResponse.Body())
-	if err == nil {
-		if _, _, ok := answer.First(); !ok {
-			err = errors.New("no audio codec in the answer")
+	if web != nil {
+		if err := dc.Ack(context.Background()); err != nil {
+			s.log.Warn("ack failed", "err", err)
 		}
+		m, err := web.Connect(ctx, string(dc.InviteResponse.Body()))
+		if err != nil {
+			s.log.Warn("webrtc media of a websocket leg failed", "contact", b.Contact, "err", err)
+			leg.Hangup(context.Background())
+			return outcome{status: 488}
+		}
+		leg.media = m
+	} else {
+		answer, err := media.ParseSDP(dc.InviteResponse.Body())
+		if err == nil {
+			if _, _, ok := answer.First(); !ok {
+				err = errors.New("no audio codec in the answer")
+			}
+		}
+		if err := dc.Ack(context.Background()); err != nil {
+			s.log.Warn("ack failed", "err", err)
+		}
+		if err != nil {
+			leg.Hangup(context.Background())
+			return outcome{status: 488}
+		}
+		ep.SetRemote(answer.RTP())
+		leg.media = legMedia(ep, answer.Codecs)
 	}
-	if err := dc.Ack(context.Background()); err != nil {
-		s.log.Warn("ack failed", "err", err)
-	}
-	if err != nil {
-		leg.Hangup(context.Background())
-		return outcome{status: 488}
-	}
-	ep.SetRemote(answer.RTP())
-	leg.media = legMedia(ep, answer.Codecs)
 	go func() {
 		select {
 		case <-dc.Context().Done(): // the far end hung up
@@ -323,7 +358,7 @@ type outboundLeg struct {
 	s       *Server
 	dc      *sipgo.DialogClientSession
 	binding presence.Binding
-	ep      *media.Endpoint
+	release func() // the leg's media: its RTP endpoint or WebRTC session
 	media   calls.LegMedia
 	callSid string
 	callID  string
@@ -339,7 +374,7 @@ func (l *outboundLeg) end() {
 	l.endOnce.Do(func() {
 		close(l.done)
 		l.s.legs.drop(l.callID)
-		l.ep.Close()
+		l.release()
 		l.dc.Close()
 	})
 }

@@ -23,7 +23,7 @@ func (s *session) ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, cal
 	if _, _, ok := (sessionOf(codecs)).First(); !ok {
 		return nil, calls.LegMedia{}, &sip.RingRefused{Status: 488, Reason: "no codec a browser can take unchanged"}
 	}
-	l := newLeg(s, req.CallSid, "")
+	l := newLeg(s.g, s, req.CallSid, "")
 	if err := l.setup(codecs); err != nil {
 		return nil, calls.LegMedia{}, err
 	}
@@ -149,7 +149,7 @@ func (s *session) placeCall(claims accesstoken.Claims, f Frame) {
 			call.Params.Set(k, v)
 		}
 	}
-	l := newLeg(s, call.Sid, f.Ref)
+	l := newLeg(s.g, s, call.Sid, f.Ref)
 	l.outgoing, l.offer, l.offerSDP = true, offered, f.SDP
 	select {
 	case <-s.done:

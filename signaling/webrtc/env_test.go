@@ -164,7 +164,7 @@ func newTestEnv(t *testing.T, docs map[string]string, mutate func(*Config)) *env
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.sip.EnableCalls(sip.CallConfig{Router: router{e}, Runner: engine, Targets: noTargets{}, Ports: e.ports, MediaAddr: lo, Browsers: e.gw})
+	e.sip.EnableCalls(sip.CallConfig{Router: router{e}, Runner: engine, Targets: noTargets{}, Ports: e.ports, MediaAddr: lo, Browsers: e.gw, WebRTC: e.gw})
 	if err := e.sip.Listen(); err != nil {
 		t.Fatal(err)
 	}

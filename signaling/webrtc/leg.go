@@ -58,8 +58,8 @@ type leg struct {
 	hungUp  atomic.Bool // a hangup frame was sent or received
 }
 
-func newLeg(s *session, callSid, ref string) *leg {
-	return &leg{s: s, g: s.g, callSid: callSid, ref: ref, connected: make(chan struct{}),
+func newLeg(g *Gateway, s *session, callSid, ref string) *leg {
+	return &leg{s: s, g: g, callSid: callSid, ref: ref, connected: make(chan struct{}),
 		answers: make(chan string, 1), rejects: make(chan int, 1), ringing: make(chan struct{}, 1),
 		digits: make(chan byte, 16), done: make(chan struct{}), dtmfSSRC: randUint32()}
 }
@@ -241,7 +241,7 @@ func (l *leg) toBrowser(relay *net.UDPConn) {
 		}
 		if det != nil && det.PayloadType != 0 {
 			if d, ok := det.Feed(buf[:n]); ok {
-				l.s.send(Frame{Type: TypeDTMF, CallSid: l.callSid, Digits: string(d)})
+				l.notify(Frame{Type: TypeDTMF, CallSid: l.callSid, Digits: string(d)})
 			}
 		}
 		l.track.write(&p)
@@ -319,6 +319,13 @@ func (l *leg) sendDigits(digits string) {
 	}
 }
 
+// notify sends a frame to the leg's session (none for SIP-over-WebSocket legs).
+func (l *leg) notify(f Frame) {
+	if l.s != nil {
+		l.s.send(f)
+	}
+}
+
 // remoteHangup ends the leg because the browser hung up, refused or left.
 func (l *leg) remoteHangup() { l.end() }
 
@@ -327,7 +334,9 @@ func (l *leg) end() {
 	l.endOnce.Do(func() {
 		l.g.log.Debug("browser leg ended", "call", l.callSid)
 		close(l.done)
-		l.s.dropLeg(l)
+		if l.s != nil {
+			l.s.dropLeg(l)
+		}
 		l.mu.Lock()
 		pc, ep, relay := l.pc, l.ep, l.relay
 		l.mu.Unlock()
@@ -346,7 +355,7 @@ func (l *leg) end() {
 // hangup tells the browser the call ended (once) and ends the leg.
 func (l *leg) hangup(status int, reason string) {
 	if !l.hungUp.Swap(true) {
-		l.s.send(Frame{Type: TypeHangup, CallSid: l.callSid, Ref: l.ref, Status: status, Message: reason})
+		l.notify(Frame{Type: TypeHangup, CallSid: l.callSid, Ref: l.ref, Status: status, Message: reason})
 	}
 	l.end()
 }
@@ -397,7 +406,7 @@ func (l *leg) Answer(ctx context.Context, prefer []media.RTPCodec) (calls.LegMed
 	l.med = calls.LegMedia{Endpoint: l.ep, Codec: codec, EventPT: ev, Codecs: codecs}
 	m := l.med
 	l.mu.Unlock()
-	l.s.send(Frame{Type: TypeAnswer, CallSid: l.callSid, Ref: l.ref, SDP: sdp})
+	l.notify(Frame{Type: TypeAnswer, CallSid: l.callSid, Ref: l.ref, SDP: sdp})
 	return m, nil
 }
 
@@ -407,7 +416,7 @@ func (l *leg) Ringing(ctx context.Context) error {
 	l.rang = true
 	l.mu.Unlock()
 	if send {
-		l.s.send(Frame{Type: TypeRinging, CallSid: l.callSid, Ref: l.ref})
+		l.notify(Frame{Type: TypeRinging, CallSid: l.callSid, Ref: l.ref})
 	}
 	return nil
 }
