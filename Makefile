@@ -11,7 +11,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: all build run test lint deps gen bench bench-sip fuzz clean
+.PHONY: all build run test lint deps jsdeps gen bench bench-sip bench-webrtc fuzz clean
 
 all: build
 
@@ -23,7 +23,7 @@ run: build
 	./$(BIN) serve
 
 ## test: install what the suite needs (as root), lint, then every test with the race detector
-test: deps lint
+test: deps jsdeps lint
 	PARLEY_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 14m ./...
 
 lint:
@@ -37,6 +37,12 @@ deps:
 	@scripts/deps.sh
 	@$(GO) install $(PROTOC_GEN_GO)
 	@$(GO) install $(PROTOC_GEN_GO_GRPC)
+
+## jsdeps: JsSIP (and esbuild to bundle it) from npm for the SIP-over-WebSocket browser test
+JSSIP_FIXTURE := signaling/webrtc/testdata/jssip
+jsdeps:
+	@if [ -d $(JSSIP_FIXTURE)/node_modules/jssip ] && [ -x $(JSSIP_FIXTURE)/node_modules/.bin/esbuild ]; then \
+	  echo "jsdeps: present"; else npm ci --prefix $(JSSIP_FIXTURE) --no-audit --no-fund; fi
 
 ## gen: regenerate plugins/proto/*/v1 Go code from the .proto files
 gen:
