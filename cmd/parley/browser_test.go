@@ -97,3 +97,74 @@ func TestBrowserPhoneAnswersSIPpCall(t *testing.T) {
 	b.Poll(ctx, `document.querySelectorAll('#log li').length === 1 && document.getElementById('status').textContent === 'available'`, 10*time.Second)
 	browsertest.Screenshot(t, ctx, "phone-after-call")
 }
+
+// TestBrowserPhoneCallsOutAndSendsDigits: the demo phone places a call
+// (SDK connect → invite) through its token's outgoing application; the
+// application gathers a digit, pressed on the page's dial pad (dtmf frame →
+// RFC 4733 into the call), and hangs up.
+func TestBrowserPhoneCallsOutAndSendsDigits(t *testing.T) {
+	b := browsertest.Start(t)
+	gathered := make(chan string, 1)
+	voice := make(chan string, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "text/xml")
+		switch r.URL.Path {
+		case "/outgoing":
+			select {
+			case voice <- r.PostForm.Get("From") + " " + r.PostForm.Get("To"):
+			default:
+			}
+			io.WriteString(w, `<Response><Gather numDigits="1" action="/gathered" timeout="15"><Pause length="15"/></Gather></Response>`)
+		case "/gathered":
+			select {
+			case gathered <- r.PostForm.Get("Digits"):
+			default:
+			}
+			io.WriteString(w, `<Response><Hangup/></Response>`)
+		}
+	}))
+	defer app.Close()
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	acct := runJSON(t, dir, "account", "create", "--name", "Browser")
+	sid := acct["sid"].(string)
+	key := runJSON(t, dir, "key", "create", "--account", sid, "--name", "browser")
+	ap := runJSON(t, dir, "app", "create", "--account", sid, "--name", "softphone", "--voice-url", app.URL+"/outgoing")
+	token := strings.TrimSpace(run(t, dir, "token", "--key", key["sid"].(string), "--identity", "alice", "--outgoing-app", ap["sid"].(string)))
+
+	ctx := b.Tab()
+	if err := chromedp.Run(ctx, chromedp.Navigate(srv.base+"/phone"),
+		chromedp.WaitVisible("#token", chromedp.ByID),
+		chromedp.SetValue("#token", token, chromedp.ByID),
+		chromedp.Click("#register", chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	b.Poll(ctx, `document.getElementById('status').textContent === 'available'`, 10*time.Second)
+	if err := chromedp.Run(ctx, chromedp.SetValue("#number", "support", chromedp.ByID), chromedp.Click("#call", chromedp.ByID)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case v := <-voice:
+		if v != "client:alice support" {
+			t.Fatalf("outgoing webhook From/To: %q", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the outgoing application was not called\nconsole:\n%s", b.Console)
+	}
+	b.Poll(ctx, `(s => s && s.packetsSent > 10 && s.packetsReceived > 10)(window.parleyPhone.lastStats)`, 15*time.Second)
+	browsertest.Screenshot(t, ctx, "phone-outgoing-call")
+	if err := chromedp.Run(ctx, chromedp.Click(`#pad button[data-digit="5"]`, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-gathered:
+		if d != "5" {
+			t.Fatalf("gathered %q", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no digit gathered\nconsole:\n%s", b.Console)
+	}
+	// <Hangup/> ends the call: the page logs it.
+	b.Poll(ctx, `document.querySelectorAll('#log li').length === 1 && document.getElementById('status').textContent === 'available'`, 10*time.Second)
+}

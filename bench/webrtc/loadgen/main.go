@@ -391,9 +391,11 @@ func benchCalls(n int) {
 	}
 	busy := float64(cpu2-cpu1) / float64(*hold)
 	ok := n - int(failed.Load())
-	fmt.Printf("| browser↔SIP bridged calls (PCMU both ways, held %s) | %d (%d failed) | %.3f | %.2f %% of a core | %.1f MB | %.0f KB | setup %.1fs (%.1f ms server CPU per call); loss browser→SIP %.2f %%, SIP→browser %.2f %% |\n",
+	nominal := float64(ok) * 50 * hold.Seconds() // packets per direction at 20 ms
+	fmt.Printf("| browser↔SIP bridged calls (PCMU both ways, held %s) | %d (%d failed) | %.3f | %.2f %% of a core | %.1f MB | %.0f KB | setup %.1fs (%.1f ms server CPU per call); sent %.0f %% / %.0f %% of nominal 50 pps; loss browser→SIP %.2f %%, SIP→browser %.2f %% |\n",
 		*hold, n, failed.Load(), busy, 100*busy/float64(max(ok, 1)), float64(rss1-rss0)/1024, float64(rss1-rss0)/float64(max(ok, 1)),
-		setup.Seconds(), float64(cpu1-cpu0)/float64(time.Millisecond)/float64(max(ok, 1)), loss(sentB, gotS), loss(sentS, gotB))
+		setup.Seconds(), float64(cpu1-cpu0)/float64(time.Millisecond)/float64(max(ok, 1)),
+		100*float64(sentB)/nominal, 100*float64(sentS)/nominal, loss(sentB, gotS), loss(sentS, gotB))
 	for i := range n {
 		if callers[i] != nil {
 			bctx, c := context.WithTimeout(context.Background(), 5*time.Second)
