@@ -56,6 +56,10 @@ bench:
 	$(GO) test -run '^$$' -bench TriggerLatency -benchtime 300x ./usage/
 	$(GO) test -run '^$$' -bench ConcurrentBridges -benchtime 1x ./signaling/media/
 
+## bench-webrtc: registered browser sessions and browser↔SIP bridged calls (pion load), server CPU/RSS
+bench-webrtc:
+	bench/webrtc/run.sh
+
 bench-sip:
 	bench/register/run.sh
 	bench/calls/run.sh
