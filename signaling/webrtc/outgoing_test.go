@@ -102,3 +102,28 @@ func TestInviteNeedsOutgoingGrant(t *testing.T) {
 		t.Fatalf("error: %+v", f)
 	}
 }
+
+// Browser to browser: bob's outgoing application dials client alice, a
+// browser too; media flows both ways through two anchored legs, and bob's
+// hangup reaches alice.
+func TestBrowserCallsBrowser(t *testing.T) {
+	e := newTestEnv(t, map[string]string{
+		"/outgoing": `<Response><Dial timeout="10"><Client>alice</Client></Dial></Response>`,
+	}, nil)
+	alice := newBrowser(t, e, e.token("alice", true, "", time.Hour))
+	bob := newBrowser(t, e, e.token("bob", false, "AP0123456789", time.Hour))
+	bob.invite("r1", "client:alice", nil)
+	in := alice.expect(TypeIncoming, 10*time.Second)
+	if in.From != sip.ClientIdentity("bob") {
+		t.Fatalf("incoming: %+v", in)
+	}
+	alice.answer(in)
+	ans := bob.expect(TypeAnswer, 10*time.Second)
+	bob.acceptAnswer(ans)
+	waitFor(t, "RTP both ways", func() bool { return alice.received.Load() > 20 && bob.received.Load() > 20 })
+	bob.send(Frame{Type: TypeHangup, CallSid: ans.CallSid})
+	if f := alice.expect(TypeHangup, 5*time.Second); f.CallSid != in.CallSid {
+		t.Fatalf("hangup: %+v", f)
+	}
+	waitFor(t, "ports released", func() bool { return e.ports.InUse() == 0 })
+}
