@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,4 +137,22 @@ func TestBrowserDeclinesAndRingTimesOut(t *testing.T) {
 	if d := e.app.got("/dialed")[1]; d.Get("DialCallStatus") != "no-answer" {
 		t.Fatalf("unanswered: %v", d)
 	}
+}
+
+// With NAT 1:1 addresses configured, Parley's candidates carry the public
+// address instead of the local one.
+func TestNAT1To1AddressInOffer(t *testing.T) {
+	e := newTestEnv(t, map[string]string{
+		"/voice": `<Response><Dial timeout="5"><Client>alice</Client></Dial></Response>`,
+	}, func(c *Config) { c.NAT1To1IPs = []string{"203.0.113.7"} })
+	b := newBrowser(t, e, e.token("alice", true, "", time.Hour))
+	caller := newSIPCaller(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go caller.call(ctx, "alice")
+	in := b.expect(TypeIncoming, 10*time.Second)
+	if !strings.Contains(in.SDP, " 203.0.113.7 ") || strings.Contains(in.SDP, " 127.0.0.1 ") {
+		t.Fatalf("offer candidates:\n%s", in.SDP)
+	}
+	b.send(Frame{Type: TypeReject, CallSid: in.CallSid})
 }
