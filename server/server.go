@@ -360,6 +360,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // calls too).
 func (s *Server) drainCalls(d time.Duration) {
 	s.sip.Drain()
+	if gw := s.gateway.Load(); gw != nil {
+		gw.Drain()
+	}
 	deadline := time.Now().Add(d)
 	if n := s.engine.Active(); n > 0 {
 		s.log.Info("draining calls", "calls", n, "for at most", d.String())

@@ -111,6 +111,10 @@ func (s *session) placeCall(claims accesstoken.Claims, f Frame) {
 		fail(CodeForbidden, "the token has no outgoing application")
 		return
 	}
+	if s.g.draining.Load() {
+		fail(CodeUnavailable, "the server is shutting down")
+		return
+	}
 	if s.g.deps.Router == nil || s.g.deps.Runner == nil {
 		fail(CodeUnavailable, "outgoing calls are not enabled")
 		return

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -84,6 +85,8 @@ type Gateway struct {
 	upgrader websocket.Upgrader
 	api      func(codecs []media.RTPCodec) (*pion.API, error)
 
+	draining atomic.Bool // refuse new calls (see Drain)
+
 	mu       sync.Mutex
 	sessions map[string]*session // by flow id
 	closed   bool
@@ -145,6 +148,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	return g, nil
 }
+
+// Drain makes the gateway refuse new calls, placed or received, while the
+// calls in progress finish: the start of a graceful shutdown.
+func (g *Gateway) Drain() { g.draining.Store(true) }
 
 // Sessions reports how many sockets are open.
 func (g *Gateway) Sessions() int {
@@ -213,6 +220,9 @@ func remoteIP(r *http.Request) string {
 // Ring implements sip.BrowserRinger: it offers the call to the session that
 // is binding b and waits for it to answer, refuse, or the context to end.
 func (g *Gateway) Ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, calls.LegMedia, error) {
+	if g.draining.Load() {
+		return nil, calls.LegMedia{}, &sip.RingRefused{Status: 503, Reason: "shutting down"}
+	}
 	s := g.session(req.Binding.FlowID)
 	if s == nil || !s.registered() {
 		return nil, calls.LegMedia{}, &sip.RingRefused{Status: 480, Reason: "browser session gone"}

@@ -127,3 +127,13 @@ func TestBrowserCallsBrowser(t *testing.T) {
 	}
 	waitFor(t, "ports released", func() bool { return e.ports.InUse() == 0 })
 }
+
+// A draining gateway refuses new browser calls.
+func TestDrainRefusesInvites(t *testing.T) {
+	e, b, _ := outgoingEnv(t)
+	e.gw.Drain()
+	b.invite("r9", "alice", nil)
+	if f := b.expect(TypeError, 5*time.Second); f.Code != CodeUnavailable || f.Ref != "r9" {
+		t.Fatalf("error: %+v", f)
+	}
+}
