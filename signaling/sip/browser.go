@@ -45,6 +45,13 @@ func (e *RingRefused) Error() string { return fmt.Sprintf("refused: %d %s", e.St
 type WebRTCMedia interface {
 	// OfferSIP prepares a session offering codecs (with their payload types).
 	OfferSIP(ctx context.Context, codecs []media.RTPCodec) (WebRTCSession, error)
+	// ParseOffer reads the codecs of a WebRTC offer from such a stack that
+	// can be bridged unchanged (an INVITE it sent).
+	ParseOffer(offer string) ([]media.RTPCodec, error)
+	// AnswerSIP answers that offer, choosing prefer's codec first when
+	// offered (pass-through); the media flows once ICE and DTLS connect.
+	// closeFn releases it.
+	AnswerSIP(ctx context.Context, offer string, prefer []media.RTPCodec) (answer string, m calls.LegMedia, closeFn func(), err error)
 }
 
 // WebRTCSession is one such leg's media.

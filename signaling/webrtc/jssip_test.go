@@ -51,7 +51,7 @@ const ua = new JsSIP.UA({
 ua.on('registered', () => { state.registered = true; });
 ua.on('registrationFailed', e => state.errors.push('registration: ' + e.cause));
 ua.on('newRTCSession', ({session, originator}) => {
-  if (originator !== 'remote') return;
+  if (originator !== 'remote') return; // calls it places are set up by callOut
   state.sessions++;
   window.session = session;
   session.on('confirmed', () => { state.confirmed = true; });
@@ -59,6 +59,13 @@ ua.on('newRTCSession', ({session, originator}) => {
   session.on('ended', () => { state.ended = true; });
   session.answer({mediaConstraints: {audio: true, video: false}, pcConfig: {iceServers: []}});
 });
+window.callOut = target => {
+  const session = ua.call(target, {mediaConstraints: {audio: true, video: false}, pcConfig: {iceServers: []}});
+  window.session = session;
+  session.on('confirmed', () => { state.confirmed = true; });
+  session.on('failed', e => state.errors.push('failed: ' + e.cause));
+  session.on('ended', () => { state.ended = true; });
+};
 window.rtp = async () => {
   const out = {in: 0, out: 0};
   if (!window.session || !session.connection) return out;
@@ -120,6 +127,53 @@ func TestJsSIPOverWebSocketAnswersCall(t *testing.T) {
 	browsertest.Screenshot(t, ctx, "jssip-in-call")
 	if err := caller.dc.Bye(cctx); err != nil {
 		t.Fatal(err)
+	}
+	b.Poll(ctx, `window.state.ended === true`, 10*time.Second)
+	waitFor(t, "ports released", func() bool { return e.ports.InUse() == 0 })
+}
+
+// JsSIP places a call (an INVITE with a WebRTC offer, Bearer token): Parley
+// answers it with pion, runs the token's outgoing application, and an
+// RFC 4733 digit from the browser reaches <Gather>.
+func TestJsSIPPlacesCall(t *testing.T) {
+	bundle := jssipBundle(t)
+	b := browsertest.Start(t)
+	e := newTestEnv(t, map[string]string{
+		"/outgoing": `<Response><Gather numDigits="1" action="/gathered" timeout="15"><Pause length="15"/></Gather></Response>`,
+		"/gathered": `<Response><Hangup/></Response>`,
+	}, nil)
+	_, wsPort, _ := net.SplitHostPort(e.sip.Addr("ws").String())
+	page := fmt.Sprintf(jssipPage, "ws://127.0.0.1:"+wsPort, "Bearer "+e.token("alice", true, "AP0123456789", time.Hour))
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/jssip.js" {
+			http.ServeFile(w, r, bundle)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(page))
+	}))
+	defer web.Close()
+	ctx := b.Tab()
+	if err := chromedp.Run(ctx, chromedp.Navigate(web.URL)); err != nil {
+		t.Fatal(err)
+	}
+	b.Poll(ctx, `window.state && window.state.registered`, 10*time.Second)
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`callOut('sip:support@pbx.test'), true`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	b.Poll(ctx, `window.state.confirmed`, 15*time.Second)
+	o := e.app.got("/outgoing")
+	if len(o) != 1 || o[0].Get("From") != sip.ClientIdentity("alice") || o[0].Get("ApplicationSid") != "AP0123456789" {
+		t.Fatalf("outgoing webhook: %v", o)
+	}
+	// <Pause> inside <Gather> sends silence: the browser receives RTP.
+	b.Poll(ctx, `window.rtp().then(() => false), (window.lastRTP && window.lastRTP.in > 20 && window.lastRTP.out > 20)`, 10*time.Second)
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`session.sendDTMF('7', {transportType: 'RFC2833'}), true`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "gather action", func() bool { return len(e.app.got("/gathered")) == 1 })
+	if d := e.app.got("/gathered")[0].Get("Digits"); d != "7" {
+		t.Fatalf("gathered %q", d)
 	}
 	b.Poll(ctx, `window.state.ended === true`, 10*time.Second)
 	waitFor(t, "ports released", func() bool { return e.ports.InUse() == 0 })

@@ -75,3 +75,55 @@ func (s *sipSession) Connect(ctx context.Context, answer string) (calls.LegMedia
 	l.med = calls.LegMedia{Endpoint: l.ep, Codec: codec, EventPT: ev, Codecs: got}
 	return l.med, nil
 }
+
+// ParseOffer implements sip.WebRTCMedia.
+func (g *Gateway) ParseOffer(offer string) ([]media.RTPCodec, error) {
+	codecs, err := audioCodecs(offer)
+	if err != nil {
+		return nil, err
+	}
+	codecs = bridgeable(codecs)
+	if _, _, ok := sessionOf(codecs).First(); !ok {
+		return nil, errors.New("webrtc: the offer has no PCMU, PCMA or Opus")
+	}
+	return codecs, nil
+}
+
+// AnswerSIP implements sip.WebRTCMedia: a browser SIP stack's call is
+// answered by a PeerConnection like a gateway leg's.
+func (g *Gateway) AnswerSIP(ctx context.Context, offer string, prefer []media.RTPCodec) (string, calls.LegMedia, func(), error) {
+	offered, err := g.ParseOffer(offer)
+	if err != nil {
+		return "", calls.LegMedia{}, nil, err
+	}
+	codecs, err := choose(offered, prefer)
+	if err != nil {
+		return "", calls.LegMedia{}, nil, err
+	}
+	l := newLeg(g, nil, "", "")
+	if err := l.setup(codecs); err != nil {
+		return "", calls.LegMedia{}, nil, err
+	}
+	fail := func(err error) (string, calls.LegMedia, func(), error) {
+		l.end()
+		return "", calls.LegMedia{}, nil, err
+	}
+	if err := l.setRemote(pion.SDPTypeOffer, offer); err != nil {
+		return fail(err)
+	}
+	answer, err := l.pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(fmt.Errorf("webrtc: answer: %w", err))
+	}
+	sdp, err := l.localDescription(answer)
+	if err != nil {
+		return fail(err)
+	}
+	l.mu.Lock()
+	l.answered, l.final = true, true
+	codec, ev := legMediaOf(l.ep, codecs)
+	l.med = calls.LegMedia{Endpoint: l.ep, Codec: codec, EventPT: ev, Codecs: codecs}
+	m := l.med
+	l.mu.Unlock()
+	return sdp, m, l.end, nil
+}
