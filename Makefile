@@ -38,10 +38,10 @@ deps:
 	@$(GO) install $(PROTOC_GEN_GO)
 	@$(GO) install $(PROTOC_GEN_GO_GRPC)
 
-## jsdeps: JsSIP (and esbuild to bundle it) from npm for the SIP-over-WebSocket browser test
+## jsdeps: JsSIP and SIP.js (and esbuild to bundle them) from npm for the SIP-over-WebSocket browser test
 JSSIP_FIXTURE := signaling/webrtc/testdata/jssip
 jsdeps:
-	@if [ -d $(JSSIP_FIXTURE)/node_modules/jssip ] && [ -x $(JSSIP_FIXTURE)/node_modules/.bin/esbuild ]; then \
+	@if [ -d $(JSSIP_FIXTURE)/node_modules/jssip ] && [ -d $(JSSIP_FIXTURE)/node_modules/sip.js ] && [ -x $(JSSIP_FIXTURE)/node_modules/.bin/esbuild ]; then \
 	  echo "jsdeps: present"; else npm ci --prefix $(JSSIP_FIXTURE) --no-audit --no-fund; fi
 
 ## gen: regenerate plugins/proto/*/v1 Go code from the .proto files
