@@ -168,3 +168,34 @@ func TestBrowserPhoneCallsOutAndSendsDigits(t *testing.T) {
 	// <Hangup/> ends the call: the page logs it.
 	b.Poll(ctx, `document.querySelectorAll('#log li').length === 1 && document.getElementById('status').textContent === 'available'`, 10*time.Second)
 }
+
+// TestSDKRefreshesToken: a Device whose token expires within a minute is
+// told tokenWillExpire at once, gets a new token from onTokenWillExpire and
+// stays registered with the new expiry.
+func TestSDKRefreshesToken(t *testing.T) {
+	b := browsertest.Start(t)
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	acct := runJSON(t, dir, "account", "create", "--name", "Browser")
+	key := runJSON(t, dir, "key", "create", "--account", acct["sid"].(string), "--name", "browser")
+	short := strings.TrimSpace(run(t, dir, "token", "--key", key["sid"].(string), "--identity", "alice", "--incoming", "--ttl", "30s"))
+	long := strings.TrimSpace(run(t, dir, "token", "--key", key["sid"].(string), "--identity", "alice", "--incoming", "--ttl", "1h"))
+	ctx := b.Tab()
+	script := fmt.Sprintf(`window.sdk = {registered: 0, asked: 0, error: ''};
+import('/sdk/parley.js').then(({Device}) => {
+  const d = new Device(%q, {onTokenWillExpire: async () => { sdk.asked++; return %q; }});
+  window.device = d;
+  d.on('registered', () => { sdk.registered++; });
+  d.on('error', e => { sdk.error = e.message; });
+  d.register();
+}); true`, short, long)
+	if err := chromedp.Run(ctx, chromedp.Navigate(srv.base+"/phone"), chromedp.Evaluate(script, nil)); err != nil {
+		t.Fatal(err)
+	}
+	b.Poll(ctx, `window.sdk.asked === 1 && window.sdk.registered === 2 && window.device.state === 'registered'`, 10*time.Second)
+	var errMsg string
+	chromedp.Run(ctx, chromedp.Evaluate(`window.sdk.error`, &errMsg))
+	if errMsg != "" {
+		t.Fatalf("SDK error: %s", errMsg)
+	}
+}
