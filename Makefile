@@ -11,7 +11,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.3.0
 
-.PHONY: all build run test lint deps gen bench bench-sip fuzz clean
+.PHONY: all build run test lint deps jsdeps gen bench bench-sip bench-webrtc fuzz clean
 
 all: build
 
@@ -23,7 +23,7 @@ run: build
 	./$(BIN) serve
 
 ## test: install what the suite needs (as root), lint, then every test with the race detector
-test: deps lint
+test: deps jsdeps lint
 	PARLEY_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 14m ./...
 
 lint:
@@ -38,6 +38,12 @@ deps:
 	@$(GO) install $(PROTOC_GEN_GO)
 	@$(GO) install $(PROTOC_GEN_GO_GRPC)
 
+## jsdeps: JsSIP and SIP.js (and esbuild to bundle them) from npm for the SIP-over-WebSocket browser test
+JSSIP_FIXTURE := signaling/webrtc/testdata/jssip
+jsdeps:
+	@if [ -d $(JSSIP_FIXTURE)/node_modules/jssip ] && [ -d $(JSSIP_FIXTURE)/node_modules/sip.js ] && [ -x $(JSSIP_FIXTURE)/node_modules/.bin/esbuild ]; then \
+	  echo "jsdeps: present"; else npm ci --prefix $(JSSIP_FIXTURE) --no-audit --no-fund; fi
+
 ## gen: regenerate plugins/proto/*/v1 Go code from the .proto files
 gen:
 	scripts/gen-proto.sh
@@ -50,6 +56,10 @@ bench:
 	$(GO) test -run '^$$' -bench TriggerLatency -benchtime 300x ./usage/
 	$(GO) test -run '^$$' -bench ConcurrentBridges -benchtime 1x ./signaling/media/
 	$(GO) test -run '^$$' -bench SIPMessage -benchtime 5000x ./server/
+
+## bench-webrtc: registered browser sessions and browser↔SIP bridged calls (pion load), server CPU/RSS
+bench-webrtc:
+	bench/webrtc/run.sh
 
 bench-sip:
 	bench/register/run.sh

@@ -93,12 +93,20 @@ func NewMemory(ctx context.Context, cfg MemoryConfig) (*Memory, error) {
 			return nil, fmt.Errorf("restore bindings: %w", err)
 		}
 		m.mu.Lock()
+		restored := 0
 		for i := range bs {
 			b := bs[i]
+			if b.Transport == TransportWebRTC {
+				// A browser session lived on a socket of the previous
+				// process: it is gone, and so is its binding.
+				m.dirty[b.BindingKey()] = nil
+				continue
+			}
 			m.put(&b)
+			restored++
 		}
 		m.mu.Unlock()
-		m.log.Info("presence bindings restored", "bindings", len(bs))
+		m.log.Info("presence bindings restored", "bindings", restored)
 	}
 	return m, nil
 }

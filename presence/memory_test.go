@@ -278,3 +278,35 @@ func TestBusNeverBlocks(t *testing.T) {
 	}
 	b.Publish(Event{}) // no panic after Close
 }
+
+// Browser-session bindings (transport webrtc) die with the process that
+// held their socket: they are not restored, and their rows are deleted.
+func TestWebRTCBindingsNotRestored(t *testing.T) {
+	ctx := context.Background()
+	rec := newRecorder()
+	m, clk := newTestMemory(t, rec, 0)
+	now := clk.Now()
+	web := Binding{Key: "webrtc-1", Contact: "sip:webrtc-1@webrtc.invalid", Expires: now.Add(time.Hour), Transport: TransportWebRTC, FlowID: "webrtc-1"}
+	for i, b := range []Binding{contact("sip", now.Add(time.Hour), "f1"), web} {
+		if _, err := m.Apply(ctx, Update{AccountSid: "AC1", Identity: "client:a", CallID: b.Key, CSeq: uint32(i + 1), Now: now, Contacts: []Binding{b}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec.len() != 2 {
+		t.Fatalf("%d rows persisted", rec.len())
+	}
+	m2, _ := newTestMemory(t, rec, 0)
+	p, _ := m2.Get(ctx, "AC1", "client:a")
+	if len(p.Bindings) != 1 || p.Bindings[0].Transport != TransportTCP {
+		t.Fatalf("restored %+v", p.Bindings)
+	}
+	if err := m2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec.len() != 1 {
+		t.Fatalf("the webrtc row was not deleted: %d rows", rec.len())
+	}
+}

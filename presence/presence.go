@@ -23,6 +23,9 @@ const (
 	TransportTLS = "tls"
 	TransportWS  = "ws"
 	TransportWSS = "wss"
+	// TransportWebRTC is a browser session of the JSON signalling gateway
+	// (signaling/webrtc); its FlowID is the session.
+	TransportWebRTC = "webrtc"
 )
 
 // Reliable reports whether transport is connection-oriented: bindings on it
@@ -42,7 +45,7 @@ type Binding struct {
 	CSeq       uint32
 	Q          float64 // 0..1; 0 when the contact had no q
 	Expires    time.Time
-	Transport  string // udp, tcp, tls, ws, wss
+	Transport  string // udp, tcp, tls, ws, wss, webrtc
 	Source     string // ip:port the REGISTER came from (received/rport)
 	Local      string // ip:port of the local socket it arrived on
 	FlowID     string // the connection it arrived on ("" for udp); see Registry.DropFlow

@@ -34,7 +34,9 @@ import (
 	"github.com/parleyhq/parley/signaling/media"
 	"github.com/parleyhq/parley/signaling/messaging"
 	"github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/signaling/webrtc"
 	"github.com/parleyhq/parley/usage"
+	"github.com/parleyhq/parley/web"
 )
 
 // Server is one running Parley node.
@@ -61,6 +63,7 @@ type Server struct {
 	engine    *calls.Engine
 	callbacks *calls.StatusCallbacks
 	messages  *messaging.Service
+	gateway   atomic.Pointer[webrtc.Gateway] // browsers; set by startVoice
 	publicURL atomic.Pointer[string]
 	voiceCtx  context.Context // lives until the voice stack stops; outbound calls run in it
 }
@@ -213,8 +216,48 @@ func (s *Server) startVoice() error {
 		return fmt.Errorf("media.address: set it (or sip.hostname) to this host's IP: %q is not one", addr)
 	}
 	cc.MediaAddr = ip
+	gw, err := s.newGateway(router, ports, ip)
+	if err != nil {
+		return err
+	}
+	cc.Browsers, cc.WebRTC = gw, gw
 	s.sip.EnableCalls(cc)
-	return s.sip.Listen()
+	if err := s.sip.Listen(); err != nil {
+		return err
+	}
+	s.gateway.Store(gw)
+	return nil
+}
+
+// newGateway builds the browser gateway from the webrtc settings.
+func (s *Server) newGateway(router *callRouter, ports *media.PortRange, ip netip.Addr) (*webrtc.Gateway, error) {
+	w := s.cfg.WebRTC
+	var ice []webrtc.ICEServer
+	if u := config.List(w.STUNURLs); len(u) > 0 {
+		ice = append(ice, webrtc.ICEServer{URLs: u})
+	}
+	if u := config.List(w.TURNURLs); len(u) > 0 {
+		ice = append(ice, webrtc.ICEServer{URLs: u, Username: w.TURNUsername, Credential: w.TURNCredential})
+	}
+	gw, err := webrtc.New(webrtc.Config{NAT1To1IPs: config.List(w.NAT1To1IPs), ICEServers: ice,
+		UDPPortMin: uint16(w.UDPPortMin), UDPPortMax: uint16(w.UDPPortMax), AuthTimeout: w.AuthTimeout,
+		IncludeLoopback: ip.IsLoopback()},
+		webrtc.Deps{Tokens: &accesstoken.Verifier{Keys: s.store}, Registry: s.registry, Ports: ports, MediaAddr: ip,
+			Router: router, Runner: router, Logger: s.log})
+	if err != nil {
+		return nil, fmt.Errorf("webrtc gateway: %w", err)
+	}
+	return gw, nil
+}
+
+// signal serves /v1/signal once the gateway exists.
+func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
+	gw := s.gateway.Load()
+	if gw == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	gw.ServeHTTP(w, r)
 }
 
 // hostOf returns the first listen address's host when it is a specific IP,
@@ -346,6 +389,8 @@ func (s *Server) Handler() http.Handler {
 	rest := api.New(s.store, opts)
 	mux.Handle(api.Prefix+"/", rest)
 	mux.Handle("/v1/", rest)
+	mux.HandleFunc("GET "+webrtc.Path, s.signal)
+	web.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"status\":\"ok\",\"version\":%q}\n", s.version)
@@ -386,6 +431,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // calls too).
 func (s *Server) drainCalls(d time.Duration) {
 	s.sip.Drain()
+	if gw := s.gateway.Load(); gw != nil {
+		gw.Drain()
+	}
 	deadline := time.Now().Add(d)
 	if n := s.engine.Active(); n > 0 {
 		s.log.Info("draining calls", "calls", n, "for at most", d.String())
@@ -480,6 +528,9 @@ func (s *Server) Run(ctx context.Context, started func(Listening)) (err error) {
 	}()
 	defer func() {
 		stopVoice()
+		if gw := s.gateway.Load(); gw != nil {
+			gw.Close()
+		}
 		voice.Wait() // the registry flushes its bindings as it stops
 		s.creds.Close()
 	}()

@@ -1,28 +1,7 @@
-// Package web holds Parley's browser assets, embedded in the binary (with
-// the embed package) and served without a build step: the account portal (plain ES
-// modules and CSS under portal/) and the partner embed snippet
-// (embed/parley-embed.js). Their HTTP handlers live with their features
-// (partners.Portal).
+// Package web holds Parley's browser assets, embedded in the binary and
+// served without a build step: the JavaScript SDK for the JSON signalling
+// protocol (/sdk/parley.js), the demo softphone (/phone), the account portal
+// (plain ES modules and CSS under portal/) and the partner embed snippet
+// (embed/parley-embed.js). The portal's and the snippet's HTTP handlers live
+// with their feature (partners.Portal); Mount serves the SDK and the phone.
 package web
-
-import (
-	"embed"
-	"io/fs"
-)
-
-//go:embed portal embed
-var assets embed.FS
-
-// Portal returns the portal's files (index.html, app.js, style.css).
-func Portal() fs.FS { return sub("portal") }
-
-// Embed returns the partner embed snippet's files (parley-embed.js).
-func Embed() fs.FS { return sub("embed") }
-
-func sub(dir string) fs.FS {
-	f, err := fs.Sub(assets, dir)
-	if err != nil {
-		panic(err) // fixed at build time
-	}
-	return f
-}

@@ -54,9 +54,16 @@ func Start(t testing.TB, opts ...Option) *Browser {
 		}
 		t.Skip("chromium not installed (apt-get install chromium)")
 	}
+	// The profile is removed after the browser stopped, with retries: its
+	// helper processes can still be writing to it for a moment (t.TempDir
+	// would fail the test on "directory not empty").
+	profile, err := os.MkdirTemp("", "parley-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Headless,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
@@ -77,7 +84,16 @@ func Start(t testing.TB, opts ...Option) *Browser {
 	}
 	ctx, cancel := chromedp.NewExecAllocator(context.Background(), o...)
 	b := &Browser{t: t, ctx: ctx, cancel: cancel, Console: &Lines{}}
-	t.Cleanup(cancel)
+	t.Cleanup(func() {
+		cancel()
+		for i := 0; i < 20; i++ {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("chromium profile %s left behind", profile)
+	})
 	return b
 }
 
@@ -114,7 +130,7 @@ func (b *Browser) Tab() context.Context {
 func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
 	var buf []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&buf, 100)); err != nil { // quality 100 is PNG; lower gives JPEG
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&buf, 100)); err != nil { // 100: PNG (lower qualities give JPEG)
 		t.Errorf("screenshot %s: %v", name, err)
 		return ""
 	}

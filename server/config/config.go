@@ -44,6 +44,7 @@ type Config struct {
 	SIP             sip.Config       `yaml:"sip"`
 	Media           Media            `yaml:"media"`
 	Calls           Calls            `yaml:"calls"`
+	WebRTC          WebRTC           `yaml:"webrtc"`
 	Usage           usage.Config     `yaml:"usage"`
 	Messaging       messaging.Config `yaml:"messaging"`
 	Partners        partners.Config  `yaml:"partners"`
@@ -56,6 +57,32 @@ type Media struct {
 	Address    string `yaml:"address"`
 	RTPPortMin int    `yaml:"rtp_port_min"`
 	RTPPortMax int    `yaml:"rtp_port_max"`
+}
+
+// WebRTC configures the browser gateway (signaling/webrtc).
+type WebRTC struct {
+	// NAT1To1IPs: comma-separated public IPs put in ICE host candidates
+	// instead of the local ones (a server behind 1:1 NAT).
+	NAT1To1IPs string `yaml:"nat_1to1_ips"`
+	// STUNURLs and TURNURLs: comma-separated stun:/turn: URLs handed to clients.
+	STUNURLs       string        `yaml:"stun_urls"`
+	TURNURLs       string        `yaml:"turn_urls"`
+	TURNUsername   string        `yaml:"turn_username"`
+	TURNCredential string        `yaml:"turn_credential"`
+	UDPPortMin     int           `yaml:"udp_port_min"`
+	UDPPortMax     int           `yaml:"udp_port_max"`
+	AuthTimeout    time.Duration `yaml:"auth_timeout"`
+}
+
+// List splits a comma-separated setting, dropping empty items.
+func List(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Calls configures the call engine.
@@ -90,6 +117,7 @@ func Default() Config {
 		SIP:             sip.DefaultConfig(),
 		Media:           Media{RTPPortMin: 10000, RTPPortMax: 20000},
 		Calls:           Calls{TTSCommand: calls.DefaultTTSCommand, WebhookTimeout: 10 * time.Second},
+		WebRTC:          WebRTC{AuthTimeout: 10 * time.Second},
 		Usage:           usage.DefaultConfig(),
 		Messaging:       messaging.DefaultConfig(),
 		Partners:        partners.DefaultConfig(),
@@ -141,6 +169,14 @@ func (c *Config) settings() []setting {
 		{"partners.session_ttl", "how long a portal session lasts", &c.Partners.SessionTTL},
 		{"partners.url_ttl", "how long a single-use portal URL stays valid (≤ 60s)", &c.Partners.URLTTL},
 		{"partners.skew", "clock skew tolerated on partner assertions", &c.Partners.Skew},
+		{"webrtc.nat_1to1_ips", "public IPs (comma-separated) advertised in browsers' ICE host candidates (1:1 NAT)", &c.WebRTC.NAT1To1IPs},
+		{"webrtc.stun_urls", "STUN URLs (comma-separated) handed to browser clients", &c.WebRTC.STUNURLs},
+		{"webrtc.turn_urls", "TURN URLs (comma-separated) handed to browser clients", &c.WebRTC.TURNURLs},
+		{"webrtc.turn_username", "TURN username handed to browser clients", &c.WebRTC.TURNUsername},
+		{"webrtc.turn_credential", "TURN credential handed to browser clients", &c.WebRTC.TURNCredential},
+		{"webrtc.udp_port_min", "lowest UDP port for browser media (0: ephemeral)", &c.WebRTC.UDPPortMin},
+		{"webrtc.udp_port_max", "highest UDP port for browser media (0: ephemeral)", &c.WebRTC.UDPPortMax},
+		{"webrtc.auth_timeout", "how long a browser socket may stay unregistered", &c.WebRTC.AuthTimeout},
 	}
 }
 
@@ -291,6 +327,17 @@ func (c Config) Validate() error {
 	}
 	if c.Media.RTPPortMin < 1024 || c.Media.RTPPortMax > 65535 || c.Media.RTPPortMax-c.Media.RTPPortMin < 3 {
 		errs = append(errs, fmt.Errorf("media.rtp_port_min/max %d-%d: want 1024 ≤ min < max ≤ 65535", c.Media.RTPPortMin, c.Media.RTPPortMax))
+	}
+	for _, ip := range List(c.WebRTC.NAT1To1IPs) {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			errs = append(errs, fmt.Errorf("webrtc.nat_1to1_ips %q: %w", ip, err))
+		}
+	}
+	if w := c.WebRTC; (w.UDPPortMin != 0 || w.UDPPortMax != 0) && (w.UDPPortMin < 1024 || w.UDPPortMax > 65535 || w.UDPPortMax < w.UDPPortMin) {
+		errs = append(errs, fmt.Errorf("webrtc.udp_port_min/max %d-%d: want 1024 ≤ min ≤ max ≤ 65535", w.UDPPortMin, w.UDPPortMax))
+	}
+	if c.WebRTC.AuthTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("webrtc.auth_timeout %s must be positive", c.WebRTC.AuthTimeout))
 	}
 	if c.Calls.WebhookTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("calls.webhook_timeout %s must be positive", c.Calls.WebhookTimeout))

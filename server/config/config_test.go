@@ -100,6 +100,11 @@ func TestDefaultsAndErrors(t *testing.T) {
 		{"bad duration", map[string]string{"PARLEY_SHUTDOWN_TIMEOUT": "soon"}, "PARLEY_SHUTDOWN_TIMEOUT"},
 		{"bad level", map[string]string{"PARLEY_LOG_LEVEL": "loud"}, "log.level"},
 		{"bad addr", map[string]string{"PARLEY_HTTP_ADDR": "nowhere"}, "http.addr"},
+		{"webrtc settings", map[string]string{"PARLEY_WEBRTC_NAT_1TO1_IPS": "203.0.113.7, 198.51.100.2", "PARLEY_WEBRTC_UDP_PORT_MIN": "40000",
+			"PARLEY_WEBRTC_UDP_PORT_MAX": "40100", "PARLEY_WEBRTC_STUN_URLS": "stun:stun.example.com:3478"}, ""},
+		{"bad nat ip", map[string]string{"PARLEY_WEBRTC_NAT_1TO1_IPS": "203.0.113.7,not-an-ip"}, "webrtc.nat_1to1_ips"},
+		{"bad webrtc ports", map[string]string{"PARLEY_WEBRTC_UDP_PORT_MIN": "5000", "PARLEY_WEBRTC_UDP_PORT_MAX": "4000"}, "webrtc.udp_port_min/max"},
+		{"bad auth timeout", map[string]string{"PARLEY_WEBRTC_AUTH_TIMEOUT": "0s"}, "webrtc.auth_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package calls
 
 import (
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,9 @@ type Call struct {
 	CallerName     string
 	Direction      string // inbound, outbound-api, outbound-dial
 	AuthToken      string // signs the webhooks of the call's account
+	// Params are extra parameters of every voice webhook of the call (a
+	// browser's connect params); they never replace the standard ones.
+	Params url.Values
 
 	VoiceURL, VoiceMethod       string
 	FallbackURL, FallbackMethod string

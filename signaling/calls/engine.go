@@ -176,6 +176,9 @@ type request struct {
 // baseParams are the parameters every voice webhook of a call carries.
 func baseParams(c *Call) url.Values {
 	v := url.Values{}
+	for k, vs := range c.Params {
+		v[k] = append([]string(nil), vs...)
+	}
 	v.Set("CallSid", c.Sid)
 	v.Set("AccountSid", c.AccountSid)
 	v.Set("From", c.From)

@@ -66,6 +66,12 @@ type CallConfig struct {
 	// Codecs are the audio codecs offered and accepted, by name, in order of
 	// preference for generated media (G.711 first).
 	Codecs []string
+	// Browsers rings bindings of browser sessions (transport webrtc); nil:
+	// such bindings are not rung.
+	Browsers BrowserRinger
+	// WebRTC terminates the DTLS-SRTP media of bindings on WS/WSS (browser
+	// SIP stacks); nil: they are offered plain RTP.
+	WebRTC WebRTCMedia
 }
 
 // callLegs indexes the dialogs of running calls by Call-ID, for the
@@ -224,10 +230,20 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 			return
 		}
 	}
-	offer, err := media.ParseSDP(req.Body())
-	if err != nil {
-		s.respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 parley "`+sanitize(err.Error())+`"`))
-		return
+	var offer media.Session
+	var webOffer string // a browser SIP stack's WebRTC offer (DTLS-SRTP)
+	if codecs, ok, err := s.webRTCOffer(req.Body()); ok {
+		if err != nil {
+			s.respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 parley "`+sanitize(err.Error())+`"`))
+			return
+		}
+		offer, webOffer = media.Session{Codecs: codecs}, string(req.Body())
+	} else {
+		var err error
+		if offer, err = media.ParseSDP(req.Body()); err != nil {
+			s.respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 parley "`+sanitize(err.Error())+`"`))
+			return
+		}
 	}
 	accepted := media.Negotiate(offer.Codecs, s.calls.Codecs...)
 	if _, _, ok := (media.Session{Codecs: accepted}).First(); !ok {
@@ -270,7 +286,7 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 		s.respond(tx, req, 500, "Server Internal Error")
 		return
 	}
-	leg := &inboundLeg{s: s, dtx: dtx, invite: req, offer: offer, digits: make(chan byte, 16)}
+	leg := &inboundLeg{s: s, dtx: dtx, invite: req, offer: offer, webOffer: webOffer, digits: make(chan byte, 16)}
 	callID := req.CallID().Value()
 	s.legs.put(callID, leg)
 	defer s.legs.drop(callID)
@@ -297,6 +313,10 @@ type inboundLeg struct {
 	invite *sip.Request
 	offer  media.Session
 	digits chan byte
+	// webOffer is the SDP of a WebRTC offer (a browser SIP stack): its
+	// media is answered by CallConfig.WebRTC instead of an RTP endpoint.
+	webOffer string
+	webClose func()
 
 	mu       sync.Mutex
 	answered bool
@@ -359,6 +379,18 @@ func (l *inboundLeg) Answer(ctx context.Context, prefer []media.RTPCodec) (calls
 	}
 	if l.final {
 		return calls.LegMedia{}, errors.New("the call was already refused")
+	}
+	if l.webOffer != "" {
+		answer, m, closeFn, err := l.s.calls.WebRTC.AnswerSIP(ctx, l.webOffer, prefer)
+		if err != nil {
+			return calls.LegMedia{}, fmt.Errorf("answer: %w", err)
+		}
+		if err := l.dtx.RespondSDP([]byte(answer)); err != nil {
+			closeFn()
+			return calls.LegMedia{}, fmt.Errorf("answer: %w", err)
+		}
+		l.answered, l.final, l.webClose, l.media = true, true, closeFn, m
+		return m, nil
 	}
 	codecs, err := choose(l.offer.Codecs, prefer)
 	if err != nil {
@@ -444,10 +476,13 @@ func (l *inboundLeg) digit(d byte) {
 
 func (l *inboundLeg) close() {
 	l.mu.Lock()
-	ep := l.ep
+	ep, webClose := l.ep, l.webClose
 	l.mu.Unlock()
 	if ep != nil {
 		ep.Close()
+	}
+	if webClose != nil {
+		webClose()
 	}
 	l.dtx.Close()
 }
@@ -486,3 +521,13 @@ func (s *Server) AdvertisedHost() string {
 
 // Realm is the Digest realm in force (credentials are hashed with it).
 func (s *Server) Realm() string { return s.cfg.Realm }
+
+// webRTCOffer reports whether body is a WebRTC offer (a DTLS fingerprint)
+// that CallConfig.WebRTC can answer, with its codecs.
+func (s *Server) webRTCOffer(body []byte) ([]media.RTPCodec, bool, error) {
+	if s.calls.WebRTC == nil || !strings.Contains(string(body), "a=fingerprint:") {
+		return nil, false, nil
+	}
+	codecs, err := s.calls.WebRTC.ParseOffer(string(body))
+	return codecs, true, err
+}

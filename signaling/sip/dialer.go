@@ -86,9 +86,13 @@ func (d *dialer) targets(ctx context.Context, req calls.DialRequest) ([]attempt,
 
 // outcome of one attempt.
 type outcome struct {
-	leg    *outboundLeg
-	status int // final SIP status when refused
-	err    error
+	leg     calls.Leg // answered: an *outboundLeg or a browser leg
+	media   calls.LegMedia
+	callSid string
+	binding presence.Binding
+	trunk   bool // dialled through the carrier: no presence to mark busy
+	status  int // final SIP status when refused
+	err     error
 }
 
 func (d *dialer) Dial(ctx context.Context, req calls.DialRequest) (calls.DialResult, error) {
@@ -109,9 +113,15 @@ func (d *dialer) Dial(ctx context.Context, req calls.DialRequest) (calls.DialRes
 		}
 	}
 	for _, a := range atts {
-		go func() { results <- d.ring(ringCtx, req, a, ringing) }()
+		go func() {
+			if a.binding.Transport == presence.TransportWebRTC {
+				results <- d.ringBrowser(ringCtx, req, a.binding, ringing)
+				return
+			}
+			results <- d.ring(ringCtx, req, a, ringing)
+		}()
 	}
-	var winner *outboundLeg
+	var winner *outcome
 	busy, refused, pending := 0, 0, len(atts)
 collect:
 	for pending > 0 {
@@ -120,7 +130,7 @@ collect:
 			pending--
 			switch {
 			case o.leg != nil && winner == nil:
-				winner = o.leg
+				winner = &o
 				cancel() // CANCEL the others
 			case o.leg != nil:
 				go o.leg.Hangup(context.Background()) // answered too late: BYE
@@ -144,15 +154,15 @@ collect:
 			}
 		}()
 		if winner != nil && ctx.Err() != nil {
-			winner.Hangup(context.Background())
+			winner.leg.Hangup(context.Background())
 			winner = nil
 		}
 	}
 	if winner != nil {
 		if !winner.trunk {
-			d.markBusy(winner)
+			d.markBusy(winner.binding, winner.leg)
 		}
-		return calls.DialResult{Status: calls.DialAnswered, Leg: winner, Media: winner.media, CallSid: winner.callSid}, nil
+		return calls.DialResult{Status: calls.DialAnswered, Leg: winner.leg, Media: winner.media, CallSid: winner.callSid}, nil
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -166,8 +176,7 @@ collect:
 }
 
 // markBusy shows the answering identity busy until its leg ends.
-func (d *dialer) markBusy(l *outboundLeg) {
-	b := l.binding
+func (d *dialer) markBusy(b presence.Binding, l calls.Leg) {
 	if err := d.s.deps.Registry.SetBusy(context.Background(), b.AccountSid, b.Identity, true); err != nil {
 		d.s.log.Warn("presence: mark busy", "identity", b.Identity, "err", err)
 	}
@@ -183,24 +192,46 @@ func (d *dialer) markBusy(l *outboundLeg) {
 // waits for the answer.
 func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, ringing func()) outcome {
 	s, b := d.s, a.binding
-	ep, err := s.calls.Ports.Listen(s.calls.MediaAddr)
-	if err != nil {
-		return outcome{err: err}
-	}
 	codecs := req.Offer
 	if len(codecs) == 0 {
 		codecs = []media.RTPCodec{{PT: 0, Name: "PCMU", Rate: 8000, Channels: 1}, {PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}}
 	}
-	sessID := uint64(time.Now().UnixNano())
-	offer := media.Session{Addr: s.calls.MediaAddr, Port: int(ep.Local().Port()), Codecs: codecs, PTime: 20}
+	// A binding on a WebSocket is a browser SIP stack (JsSIP, SIP.js): its
+	// media is WebRTC (ICE, DTLS-SRTP), terminated by s.calls.WebRTC.
+	var ep *media.Endpoint
+	var web WebRTCSession
+	var body []byte
+	if s.calls.WebRTC != nil && (b.Transport == presence.TransportWS || b.Transport == presence.TransportWSS) {
+		w, err := s.calls.WebRTC.OfferSIP(ctx, codecs)
+		if err != nil {
+			return outcome{err: err}
+		}
+		web, body = w, []byte(w.SDP())
+	} else {
+		var err error
+		if ep, err = s.calls.Ports.Listen(s.calls.MediaAddr); err != nil {
+			return outcome{err: err}
+		}
+		sessID := uint64(time.Now().UnixNano())
+		offer := media.Session{Addr: s.calls.MediaAddr, Port: int(ep.Local().Port()), Codecs: codecs, PTime: 20}
+		body = offer.Marshal(sessID, sessID)
+	}
+	release := func() {
+		if ep != nil {
+			ep.Close()
+		}
+		if web != nil {
+			web.Close()
+		}
+	}
 
 	var contact sip.Uri
 	if err := sip.ParseUri(b.Contact, &contact); err != nil {
-		ep.Close()
+		release()
 		return outcome{err: fmt.Errorf("binding contact %q: %w", b.Contact, err)}
 	}
 	inv := sip.NewRequest(sip.INVITE, contact)
-	inv.SetBody(offer.Marshal(sessID, sessID))
+	inv.SetBody(body)
 	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	from := sip.Uri{Scheme: "sip", User: callerUser(req.Call.From, req.CallerID), Host: s.contactFor(b.Transport).Host}
 	fromHdr := &sip.FromHeader{DisplayName: sanitize(req.Call.CallerName), Address: from, Params: sip.NewParams()}
@@ -210,18 +241,18 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 	inv.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
 	inv.AppendHeader(&sip.ContactHeader{Address: s.contactFor(b.Transport)})
 	if err := s.route(b, inv); err != nil {
-		ep.Close()
+		release()
 		return outcome{err: err}
 	}
 	ua := s.dialogUA()
 	ua.ContactHDR = s.contactHeader(b.Transport)
 	dc, err := ua.WriteInvite(ctx, inv)
 	if err != nil {
-		ep.Close()
+		release()
 		return outcome{err: fmt.Errorf("invite %s: %w", b.Contact, err)}
 	}
 	callID := inv.CallID().Value()
-	leg := &outboundLeg{s: s, dc: dc, binding: b, trunk: a.trunk, ep: ep, callSid: sid.New(sid.Call), callID: callID,
+	leg := &outboundLeg{s: s, dc: dc, binding: b, release: release, callSid: sid.New(sid.Call), callID: callID,
 		digits: make(chan byte, 16), done: make(chan struct{})}
 	s.legs.put(callID, leg)
 	opts := sipgo.AnswerOptions{}
@@ -260,21 +291,34 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 		}
 		return outcome{err: err}
 	}
-	answer, err := media.ParseSDP(dc.InviteResponse.Body())
-	if err == nil {
-		if _, _, ok := answer.First(); !ok {
-			err = errors.New("no audio codec in the answer")
+	if web != nil {
+		if err := dc.Ack(context.Background()); err != nil {
+			s.log.Warn("ack failed", "err", err)
 		}
+		m, err := web.Connect(ctx, string(dc.InviteResponse.Body()))
+		if err != nil {
+			s.log.Warn("webrtc media of a websocket leg failed", "contact", b.Contact, "err", err)
+			leg.Hangup(context.Background())
+			return outcome{status: 488}
+		}
+		leg.media = m
+	} else {
+		answer, err := media.ParseSDP(dc.InviteResponse.Body())
+		if err == nil {
+			if _, _, ok := answer.First(); !ok {
+				err = errors.New("no audio codec in the answer")
+			}
+		}
+		if err := dc.Ack(context.Background()); err != nil {
+			s.log.Warn("ack failed", "err", err)
+		}
+		if err != nil {
+			leg.Hangup(context.Background())
+			return outcome{status: 488}
+		}
+		ep.SetRemote(answer.RTP())
+		leg.media = legMedia(ep, answer.Codecs)
 	}
-	if err := dc.Ack(context.Background()); err != nil {
-		s.log.Warn("ack failed", "err", err)
-	}
-	if err != nil {
-		leg.Hangup(context.Background())
-		return outcome{status: 488}
-	}
-	ep.SetRemote(answer.RTP())
-	leg.media = legMedia(ep, answer.Codecs)
 	go func() {
 		select {
 		case <-dc.Context().Done(): // the far end hung up
@@ -282,7 +326,30 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 		case <-leg.done:
 		}
 	}()
-	return outcome{leg: leg}
+	return outcome{leg: leg, media: leg.media, callSid: leg.callSid, binding: b, trunk: a.trunk}
+}
+
+// ringBrowser offers the call to a browser session through the BrowserRinger.
+func (d *dialer) ringBrowser(ctx context.Context, req calls.DialRequest, b presence.Binding, ringing func()) outcome {
+	r := d.s.calls.Browsers
+	if r == nil {
+		return outcome{status: 480}
+	}
+	codecs := req.Offer
+	if len(codecs) == 0 {
+		codecs = []media.RTPCodec{{PT: 0, Name: "PCMU", Rate: 8000, Channels: 1}, {PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}}
+	}
+	callSid := sid.New(sid.Call)
+	leg, m, err := r.Ring(ctx, BrowserRing{Binding: b, Call: req.Call, CallSid: callSid, From: req.Call.From,
+		CallerID: req.CallerID, Offer: codecs, Ringing: ringing})
+	if err != nil {
+		var refused *RingRefused
+		if errors.As(err, &refused) {
+			return outcome{status: refused.Status}
+		}
+		return outcome{err: err}
+	}
+	return outcome{leg: leg, media: m, callSid: callSid, binding: b}
 }
 
 // callerUser is the user part of the From we present: the Dial's callerId,
@@ -306,8 +373,7 @@ type outboundLeg struct {
 	s       *Server
 	dc      *sipgo.DialogClientSession
 	binding presence.Binding
-	trunk   bool // dialled through the carrier
-	ep      *media.Endpoint
+	release func() // the leg's media: its RTP endpoint or WebRTC session
 	media   calls.LegMedia
 	callSid string
 	callID  string
@@ -323,7 +389,7 @@ func (l *outboundLeg) end() {
 	l.endOnce.Do(func() {
 		close(l.done)
 		l.s.legs.drop(l.callID)
-		l.ep.Close()
+		l.release()
 		l.dc.Close()
 	})
 }
