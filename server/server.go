@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,11 +244,43 @@ func (s *Server) newGateway(router *callRouter, ports *media.PortRange, ip netip
 		UDPPortMin: uint16(w.UDPPortMin), UDPPortMax: uint16(w.UDPPortMax), AuthTimeout: w.AuthTimeout,
 		IncludeLoopback: ip.IsLoopback()},
 		webrtc.Deps{Tokens: &accesstoken.Verifier{Keys: s.store}, Registry: s.registry, Ports: ports, MediaAddr: ip,
-			Router: router, Runner: router, Logger: s.log})
+			Router: router, Runner: router, Logger: s.log, Messages: s.browserMessage})
 	if err != nil {
 		return nil, fmt.Errorf("webrtc gateway: %w", err)
 	}
+	if s.messages != nil {
+		// Browser sessions are bindings of transport webrtc: each gets its
+		// messages as a message frame on its socket.
+		s.messages.SetSink(messaging.TransportWebRTC, messaging.SinkFunc(func(ctx context.Context, b presence.Binding, d messaging.Delivery) error {
+			return gw.DeliverTo(b.FlowID, d.From, d.To, string(d.Body))
+		}))
+	}
 	return gw, nil
+}
+
+// browserMessage hands a message frame from a browser session to the
+// messaging service, as a SIP MESSAGE from that client would be: to is
+// client:bob, sip:bob@domain or a bare bob (a client of the account).
+func (s *Server) browserMessage(ctx context.Context, accountSid, fromIdentity, to, body string) error {
+	if s.messages == nil {
+		return errors.New("messaging is not enabled")
+	}
+	in := messaging.Inbound{AccountSid: accountSid, From: fromIdentity, ContentType: "text/plain", Body: []byte(body)}
+	switch {
+	case strings.HasPrefix(to, "sip:"):
+		user, host, ok := strings.Cut(strings.TrimPrefix(to, "sip:"), "@")
+		if !ok || user == "" || host == "" {
+			return fmt.Errorf("to %q: want client:<identity>, sip:<user>@<domain> or an identity", to)
+		}
+		in.User, in.Host = user, host
+	default:
+		in.User = strings.TrimPrefix(to, "client:")
+	}
+	if in.User == "" {
+		return fmt.Errorf("to %q: no recipient", to)
+	}
+	_, _, err := s.messages.Submit(ctx, in)
+	return err
 }
 
 // signal serves /v1/signal once the gateway exists.

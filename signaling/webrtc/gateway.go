@@ -230,6 +230,18 @@ func (g *Gateway) Ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, cal
 	return s.ring(ctx, req)
 }
 
+// DeliverTo sends a message frame to the one session whose binding has
+// flowID (a messaging.Sink delivers per binding, so that each tab gets the
+// message once). It fails when that session is gone or not registered.
+func (g *Gateway) DeliverTo(flowID, from, to, body string) error {
+	s := g.session(flowID)
+	if s == nil || !s.registered() {
+		return errors.New("webrtc: browser session gone")
+	}
+	s.send(Frame{Type: TypeMessage, From: from, To: to, Body: body})
+	return nil
+}
+
 // Deliver sends a message frame to every registered session of identity
 // (the bare client name) in the account, for the messaging service. It
 // returns how many sessions it reached.
