@@ -91,7 +91,7 @@ type outcome struct {
 	callSid string
 	binding presence.Binding
 	trunk   bool // dialled through the carrier: no presence to mark busy
-	status  int // final SIP status when refused
+	status  int  // final SIP status when refused
 	err     error
 }
 
