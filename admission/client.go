@@ -67,6 +67,11 @@ type pool struct {
 	next    uint64
 	idle    int  // consecutive maintenance ticks with nothing in use
 	dead    bool // dropped from Client.pools; look it up again
+	// uncertain: an Acquire on the lease failed in transit (the plugin died
+	// or the connection broke), so the plugin may have granted slots we never
+	// heard of. The lease is dropped and what is in use re-leased before the
+	// pool asks for more (see resync).
+	uncertain bool
 }
 
 // NewClient builds the client; call Start before use and Close at shutdown.
@@ -262,6 +267,11 @@ func (c *Client) grow(ctx context.Context, k key, p *pool, extra int64) error {
 	if err != nil {
 		return err
 	}
+	if p.uncertain {
+		if err := c.resync(ctx, cl, p); err != nil {
+			return err
+		}
+	}
 	for range 3 {
 		need := max(p.inUse-p.held+extra, 1) // more than 1 only after a lost lease
 		resp, err := cl.Acquire(ctx, &admissionv1.AcquireRequest{
@@ -270,7 +280,12 @@ func (c *Client) grow(ctx context.Context, k key, p *pool, extra int64) error {
 			TtlMs: c.cfg.LeaseTTL.Milliseconds(),
 		})
 		if err != nil {
-			return classify(err)
+			err = classify(err)
+			var bad *badRequest
+			if !errors.As(err, &bad) && p.leaseID != "" {
+				p.uncertain = true
+			}
+			return err
 		}
 		if !resp.GetGranted() {
 			return &Denial{
@@ -358,6 +373,15 @@ func (c *Client) maintain(ctx context.Context) {
 		if p.inUse == 0 {
 			p.idle++
 		}
+		if cl != nil && p.uncertain {
+			if err := c.resync(ctx, cl, p); err != nil {
+				c.log.Warn("admission could not drop an uncertain lease", "err", err)
+			} else if p.inUse > 0 {
+				if err := c.grow(ctx, k, p, 0); err != nil {
+					c.log.Warn("admission could not re-lease capacity in use", "err", err)
+				}
+			}
+		}
 		if cl != nil && p.leaseID != "" {
 			spare := p.held - p.inUse
 			switch {
@@ -403,6 +427,19 @@ func (c *Client) maintain(ctx context.Context) {
 	}
 }
 
+// resync drops a lease whose size is uncertain (caller holds p.mu): the
+// plugin forgets it, and grow leases what is in use again, so that the
+// plugin counts exactly this host's requests once more.
+func (c *Client) resync(ctx context.Context, cl admissionv1.AdmissionClient, p *pool) error {
+	if p.leaseID != "" {
+		if _, err := cl.Release(ctx, &admissionv1.ReleaseRequest{LeaseId: p.leaseID, Holder: c.holder}); err != nil {
+			return classify(err)
+		}
+	}
+	p.leaseID, p.held, p.uncertain = "", 0, false
+	return nil
+}
+
 // giveBack returns n spare slots of p's lease (caller holds p.mu).
 func (c *Client) giveBack(ctx context.Context, cl admissionv1.AdmissionClient, p *pool, n int64) {
 	if n <= 0 {
@@ -438,6 +475,27 @@ func (c *Client) Limits(ctx context.Context, accountSid string) ([]Limit, error)
 	cl, err := c.backend.Admission(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("admission limits: %w", err)
+	}
+	// Counts are only right once uncertain leases of the account are settled.
+	c.mu.Lock()
+	var mine []key
+	for k, p := range c.pools {
+		if k.account == accountSid && p != nil {
+			mine = append(mine, k)
+		}
+	}
+	c.mu.Unlock()
+	for _, k := range mine {
+		p := c.pool(k)
+		p.mu.Lock()
+		if p.uncertain && !p.dead {
+			if err := c.resync(ctx, cl, p); err == nil && p.inUse > 0 {
+				if err := c.grow(ctx, k, p, 0); err != nil {
+					c.log.Warn("admission could not re-lease capacity in use", "err", err)
+				}
+			}
+		}
+		p.mu.Unlock()
 	}
 	resp, err := cl.GetLimits(ctx, &admissionv1.GetLimitsRequest{AccountSid: accountSid})
 	if err != nil {
