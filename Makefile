@@ -64,6 +64,7 @@ bench-webrtc:
 bench-sip:
 	bench/register/run.sh
 	bench/calls/run.sh
+	bench/calls/bridges.sh
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
