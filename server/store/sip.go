@@ -359,7 +359,8 @@ func scanDigestCredential(row *sql.Row, domain, username string) (presence.Diges
 // registrar's hot lookup without re-parsing SQL each time. Close it before
 // the store.
 type SIPCredentials struct {
-	stmt *sql.Stmt
+	stmt  *sql.Stmt
+	store *Store
 }
 
 // SIPCredentials prepares the registrar's credential lookup.
@@ -368,7 +369,17 @@ func (s *Store) SIPCredentials(ctx context.Context) (*SIPCredentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare sip credential lookup: %w", err)
 	}
-	return &SIPCredentials{stmt: stmt}, nil
+	return &SIPCredentials{stmt: stmt, store: s}, nil
+}
+
+// DomainDigestCredentials is Store.DomainDigestCredentials.
+func (c *SIPCredentials) DomainDigestCredentials(ctx context.Context, domain string, max int, each func(presence.DigestCredential)) (string, error) {
+	return c.store.DomainDigestCredentials(ctx, domain, max, each)
+}
+
+// RegistrationDomains is Store.RegistrationDomains.
+func (c *SIPCredentials) RegistrationDomains(ctx context.Context) ([]string, error) {
+	return c.store.RegistrationDomains(ctx)
 }
 
 // DigestCredential is Store.DigestCredential.
@@ -378,6 +389,88 @@ func (c *SIPCredentials) DigestCredential(ctx context.Context, domain, username 
 
 // Close releases the prepared statement.
 func (c *SIPCredentials) Close() error { return c.stmt.Close() }
+
+// DomainDigestCredentials reads every credential a REGISTER to domain can be
+// checked against, in one read transaction, calling each once per username
+// (the oldest credential when several mapped lists hold it, as
+// DigestCredential does). The error wraps presence.ErrUnknownDomain or
+// presence.ErrRegistrationDisabled as DigestCredential's would (each is then
+// not called). When the domain holds more than max credentials (a username
+// counts once per mapped list holding it) it returns
+// presence.ErrTooManyCredentials without calling each. The registrar's credential index
+// (signaling/sip) loads domains with it.
+func (s *Store) DomainDigestCredentials(ctx context.Context, domain string, max int, each func(presence.DigestCredential)) (accountSid string, err error) {
+	domain = strings.ToLower(domain)
+	tx, err := s.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	}
+	defer tx.Rollback()
+	var domainSid, status string
+	var enabled bool
+	err = tx.QueryRowContext(ctx, `SELECT d.sid, d.account_sid, a.status, d.registration_enabled
+		FROM sip_domains d JOIN accounts a ON a.sid = d.account_sid WHERE d.domain_name = ?`, domain).Scan(&domainSid, &accountSid, &status, &enabled)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && status != StatusActive:
+		return "", fmt.Errorf("%w: %s", presence.ErrUnknownDomain, domain)
+	case err != nil:
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	case !enabled:
+		return "", fmt.Errorf("%w: %s", presence.ErrRegistrationDisabled, domain)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sip_domain_credential_lists m
+		JOIN sip_credentials c ON c.credential_list_sid = m.credential_list_sid WHERE m.domain_sid = ?`, domainSid).Scan(&n); err != nil {
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	}
+	if n > max {
+		return "", fmt.Errorf("%w: %s has %d", presence.ErrTooManyCredentials, domain, n)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT c.username, c.realm, c.ha1_md5, c.ha1_sha256
+		FROM sip_domain_credential_lists m JOIN sip_credentials c ON c.credential_list_sid = m.credential_list_sid
+		WHERE m.domain_sid = ? ORDER BY c.date_created, c.sid`, domainSid)
+	if err != nil {
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	seen := make(map[string]struct{}, n)
+	for rows.Next() {
+		c := presence.DigestCredential{AccountSid: accountSid, Domain: domain}
+		if err := rows.Scan(&c.Username, &c.Realm, &c.HA1MD5, &c.HA1SHA256); err != nil {
+			return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+		}
+		if _, dup := seen[c.Username]; dup {
+			continue // an older credential of another list wins
+		}
+		seen[c.Username] = struct{}{}
+		each(c)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	}
+	return accountSid, nil
+}
+
+// RegistrationDomains lists the names of the SIP domains that accept
+// registrations (of active accounts): the registrar preloads their
+// credentials.
+func (s *Store) RegistrationDomains(ctx context.Context) ([]string, error) {
+	rows, err := s.R.QueryContext(ctx, `SELECT d.domain_name FROM sip_domains d JOIN accounts a ON a.sid = d.account_sid
+		WHERE d.registration_enabled AND a.status = ? ORDER BY d.domain_name`, StatusActive)
+	if err != nil {
+		return nil, fmt.Errorf("registration domains: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("registration domains: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
 
 // SaveBindings implements presence.Persister: one transaction per batch.
 func (s *Store) SaveBindings(ctx context.Context, upserts []presence.Binding, deletes []presence.BindingKey) error {

@@ -62,6 +62,12 @@ type Config struct {
 	CredentialCacheTTL time.Duration `yaml:"credential_cache_ttl"`
 	// CredentialCacheSize bounds the cache (default 200000 entries).
 	CredentialCacheSize int `yaml:"credential_cache_size"`
+	// CredentialIndexSize bounds the in-memory credential index: Digest
+	// credentials of whole SIP domains held in memory (about 130 bytes
+	// each), refreshed within CredentialCacheTTL and at once by
+	// Server.ForgetCredentials (default 1000000; negative disables it; a
+	// domain that does not fit is looked up in the database as before).
+	CredentialIndexSize int `yaml:"credential_index_size"`
 
 	// UDPRegisterTransactions sends UDP REGISTERs through sipgo's transaction
 	// layer instead of the stateless path (see udpRegistrar); the stateless
@@ -88,6 +94,7 @@ func DefaultConfig() Config {
 		MinSubscribeExpires: 60, MaxSubscribeExpires: 3600, DefaultSubscribeExpires: 3600,
 		HandshakeTimeout:   10 * time.Second,
 		CredentialCacheTTL: 30 * time.Second, CredentialCacheSize: 200000,
+		CredentialIndexSize: 1000000,
 	}
 }
 
@@ -156,6 +163,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CredentialCacheSize <= 0 {
 		c.CredentialCacheSize = d.CredentialCacheSize
+	}
+	if c.CredentialIndexSize == 0 {
+		c.CredentialIndexSize = d.CredentialIndexSize
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = d.HandshakeTimeout

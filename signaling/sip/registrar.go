@@ -135,7 +135,7 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responde
 		}
 	}
 	username := digest["username"]
-	cred, err := s.creds.lookup(ctx, s.deps.Credentials, domain, username, now)
+	cred, err := s.credential(ctx, domain, username, now)
 	switch {
 	case errors.Is(err, presence.ErrUnknownDomain):
 		return fail(403, "Domain Not Served")

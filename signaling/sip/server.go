@@ -69,6 +69,7 @@ type Server struct {
 	tlsConf *tls.Config
 	subs    *subscriptions
 	creds   *credCache
+	credIdx *credIndex    // nil when Credentials cannot list domains or the cache is off
 	trunk   *trunk        // the carrier for numbers; never nil after New
 	udpReg  *udpRegistrar // nil with Config.UDPRegisterTransactions
 
@@ -113,7 +114,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		addrs:   map[string]net.Addr{},
 		closed:  make(chan struct{}),
 		flows:   map[string]struct{}{},
-		creds:   newCredCache(cfg.CredentialCacheTTL, cfg.CredentialCacheSize),
+	}
+	gen := new(atomic.Uint64)
+	s.creds = newCredCache(cfg.CredentialCacheTTL, cfg.CredentialCacheSize, gen)
+	if src, ok := deps.Credentials.(DomainCredentialSource); ok && cfg.CredentialCacheTTL > 0 && cfg.CredentialIndexSize > 0 {
+		s.credIdx = newCredIndex(src, cfg.CredentialCacheTTL, cfg.CredentialIndexSize, gen, s.now, s.log.Warn)
 	}
 	if s.trunk, err = parseTrunk(cfg.Trunk); err != nil {
 		return nil, err
@@ -281,6 +286,9 @@ func (s *Server) Run(ctx context.Context) error {
 	stopEvents := s.subs.watch()
 	defer stopEvents()
 	go s.sweepLoop(ctx)
+	if s.credIdx != nil {
+		go s.credIdx.preload(ctx)
+	}
 	s.log.Info("sip listening", "addrs", s.describeAddrs())
 	var err error
 	select {
@@ -324,6 +332,9 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			s.subs.expire(ctx, now)
 			if s.udpReg != nil {
 				s.udpReg.sweep(now)
+			}
+			if s.credIdx != nil {
+				s.credIdx.sweep(now)
 			}
 		}
 	}
