@@ -74,6 +74,12 @@ type Config struct {
 	// path is the default because it needs a fraction of the memory.
 	UDPRegisterTransactions bool `yaml:"udp_register_transactions"`
 
+	// UDPReadBuffer is the UDP socket's receive buffer in bytes (default
+	// 4 MiB; the kernel caps it at net.core.rmem_max, and Linux's default
+	// of about 200 KiB drops datagrams when the reader is descheduled for
+	// a few milliseconds under load). Negative keeps the system default.
+	UDPReadBuffer int `yaml:"udp_read_buffer"`
+
 	// HandshakeTimeout bounds a TLS handshake and a WebSocket upgrade.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 
@@ -95,6 +101,7 @@ func DefaultConfig() Config {
 		HandshakeTimeout:   10 * time.Second,
 		CredentialCacheTTL: 30 * time.Second, CredentialCacheSize: 200000,
 		CredentialIndexSize: 1000000,
+		UDPReadBuffer:       4 << 20,
 	}
 }
 
@@ -163,6 +170,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CredentialCacheSize <= 0 {
 		c.CredentialCacheSize = d.CredentialCacheSize
+	}
+	if c.UDPReadBuffer == 0 {
+		c.UDPReadBuffer = d.UDPReadBuffer
 	}
 	if c.CredentialIndexSize == 0 {
 		c.CredentialIndexSize = d.CredentialIndexSize

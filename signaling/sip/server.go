@@ -182,13 +182,18 @@ func (s *Server) Listen() (err error) {
 			return fmt.Errorf("sip: listen udp %s: %w", s.cfg.UDP, err)
 		}
 		s.closers = append(s.closers, pc.Close)
+		if uc, ok := pc.(*net.UDPConn); ok && s.cfg.UDPReadBuffer > 0 {
+			if err := uc.SetReadBuffer(s.cfg.UDPReadBuffer); err != nil {
+				s.log.Warn("sip: cannot set the UDP receive buffer", "bytes", s.cfg.UDPReadBuffer, "error", err)
+			}
+		}
 		ua := pc.LocalAddr().(*net.UDPAddr)
 		s.addrs["udp"] = ua
 		s.udpLaddr = sip.Addr{IP: ua.IP, Port: ua.Port}
 		wrapped := &udpConn{PacketConn: pc, reject: s.rejectDatagram}
 		if !s.cfg.UDPRegisterTransactions {
 			s.udpReg = newUDPRegistrar(s, pc)
-			wrapped.take = s.udpReg.handle
+			wrapped.take = s.udpReg.take
 		}
 		s.serve = append(s.serve, func() error { return s.srv.ServeUDP(wrapped) })
 	}
