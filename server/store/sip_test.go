@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -276,5 +277,37 @@ func TestDomainDigestCredentials(t *testing.T) {
 	}
 	if names, _ := s.RegistrationDomains(ctx); len(names) != 0 {
 		t.Fatalf("suspended account's domains listed: %v", names)
+	}
+}
+
+// More bindings than one upsert statement takes, inserted then updated.
+func TestSaveManyBindings(t *testing.T) {
+	ctx := context.Background()
+	s := openSIPTestStore(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	s.now = func() time.Time { return now }
+	var bs []presence.Binding
+	for i := 0; i < 2*bindingsPerUpsert+7; i++ {
+		c := fmt.Sprintf("sip:u%d@127.0.0.1:5070", i)
+		bs = append(bs, presence.Binding{AccountSid: "AC1", Identity: fmt.Sprintf("sip:u%d@example.com", i), Key: c, Contact: c,
+			CallID: "c", CSeq: 1, Expires: now.Add(time.Hour), Transport: "udp", Source: "127.0.0.1:5070", Updated: now})
+	}
+	if err := s.SaveBindings(ctx, bs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range bs {
+		bs[i].CSeq = 2
+	}
+	if err := s.SaveBindings(ctx, bs, []presence.BindingKey{bs[0].BindingKey()}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadBindings(ctx, now)
+	if err != nil || len(got) != len(bs) {
+		t.Fatalf("loaded %d bindings (%v), want %d", len(got), err, len(bs))
+	}
+	for _, b := range got {
+		if b.CSeq != 2 {
+			t.Fatalf("not updated: %+v", b)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,15 +74,17 @@ type Server struct {
 	trunk   *trunk        // the carrier for numbers; never nil after New
 	udpReg  *udpRegistrar // nil with Config.UDPRegisterTransactions
 
-	mu        sync.Mutex
-	listened  bool
-	serve     []func() error
-	closers   []func() error
-	addrs     map[string]net.Addr
-	udpLaddr  sip.Addr
-	closeOnce sync.Once
-	closed    chan struct{}
-	closing   atomic.Bool
+	mu       sync.Mutex
+	listened bool
+	serve    []func() error
+	closers  []func() error
+	addrs    map[string]net.Addr
+	// listenAddrs are addrs parsed once (isOurAddress runs per REGISTER).
+	listenAddrs []netip.AddrPort
+	udpLaddr    sip.Addr
+	closeOnce   sync.Once
+	closed      chan struct{}
+	closing     atomic.Bool
 
 	flowsMu sync.Mutex
 	flows   map[string]struct{}
@@ -231,6 +234,11 @@ func (s *Server) Listen() (err error) {
 	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(sipLog))
 	if err != nil {
 		return fmt.Errorf("sip: client: %w", err)
+	}
+	for _, a := range s.addrs {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			s.listenAddrs = append(s.listenAddrs, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
 	}
 	s.listened = true
 	return nil
