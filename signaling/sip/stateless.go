@@ -165,6 +165,8 @@ func (u *udpRegistrar) sweep(now time.Time) {
 	}
 }
 
+var renderBufs = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 2048)) }}
+
 // statelessTx sends a response to where RFC 3261 §18.2.2 and RFC 3581 say
 // and remembers the final one for retransmissions.
 type statelessTx struct {
@@ -187,7 +189,13 @@ func (t *statelessTx) Respond(res *sip.Response) error {
 			to = netip.AddrPortFrom(t.from.Addr(), uint16(port))
 		}
 	}
-	data := []byte(res.String())
+	// Rendered into a pooled buffer and copied once at its exact size (it is
+	// kept for Timer J); String and a []byte conversion allocated twice.
+	buf := renderBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	res.StringWrite(buf)
+	data := bytes.Clone(buf.Bytes())
+	renderBufs.Put(buf)
 	if t.remember && res.StatusCode >= 200 {
 		t.u.mu.Lock()
 		if e := t.u.seen[t.key]; e != nil {
