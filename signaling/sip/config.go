@@ -63,7 +63,7 @@ type Config struct {
 	// CredentialCacheSize bounds the cache (default 200000 entries).
 	CredentialCacheSize int `yaml:"credential_cache_size"`
 	// CredentialIndexSize bounds the in-memory credential index: Digest
-	// credentials of whole SIP domains held in memory (about 130 bytes
+	// credentials of whole SIP domains held in memory (about 250 bytes
 	// each), refreshed within CredentialCacheTTL and at once by
 	// Server.ForgetCredentials (default 1000000; negative disables it; a
 	// domain that does not fit is looked up in the database as before).

@@ -41,8 +41,9 @@ type DomainCredentialSource interface {
 //     credCache. The reload starts at 3/4 of maxAge, so a domain normally
 //     never leaves the index.
 //
-// Memory is bounded by max credentials over all domains (about 130 bytes
-// each: the HA1 values are kept as bytes); a domain that does not fit, and
+// Memory is bounded by max credentials over all domains (about 250 bytes
+// each, ≈ 24 MB for 100 000 users: the HA1 values are kept as bytes, not
+// hex); a domain that does not fit, and
 // any domain while it is not loaded, is served by the database lookup and
 // credCache as before. At most maxDomains domains (including unknown names,
 // which are remembered as such) are held.
@@ -70,6 +71,7 @@ type domainCreds struct {
 	account string
 	domain  string
 	users   map[string]userCred
+	used    atomic.Bool // looked up since loaded: sweep keeps it fresh
 }
 
 type userCred struct {
@@ -106,6 +108,9 @@ func (x *credIndex) lookup(domain, user string, now time.Time) (cred presence.Di
 	if d == nil || d.gen != gen {
 		x.refresh(domain)
 		return cred, nil, false
+	}
+	if !d.used.Load() {
+		d.used.Store(true)
 	}
 	age := now.Sub(d.loaded)
 	if age >= x.maxAge*3/4 {
@@ -229,17 +234,29 @@ func (x *credIndex) preload(ctx context.Context) {
 	}
 }
 
-// sweep drops snapshots that can no longer answer (stale generation or too
-// old), so that domains nobody registers to any more do not hold memory.
+// sweep (every second) reloads a domain that was looked up since it was
+// loaded and is stale or nearly so, so that a domain in use never drops out
+// of the index between REGISTERs; and it drops snapshots that can no longer
+// answer (stale generation or too old), so that domains nobody registers to
+// any more do not hold memory.
 func (x *credIndex) sweep(now time.Time) {
 	gen := x.gen.Load()
+	var reload string
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	for name, d := range x.domains {
-		if d.gen != gen && now.Sub(d.loaded) >= x.maxAge || now.Sub(d.loaded) >= 2*x.maxAge {
+		age := now.Sub(d.loaded)
+		if d.gen != gen && age >= x.maxAge || age >= 2*x.maxAge {
 			x.total -= len(d.users)
 			delete(x.domains, name)
+			continue
 		}
+		if reload == "" && d.used.Load() && (d.gen != gen || age >= x.maxAge*3/4) {
+			reload = name
+		}
+	}
+	x.mu.Unlock()
+	if reload != "" {
+		x.refresh(reload) // one at a time; the next sweep takes the next
 	}
 }
 

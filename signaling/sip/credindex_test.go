@@ -276,3 +276,45 @@ func TestCredIndexConcurrentForget(t *testing.T) {
 	waitLoaded(t, x)
 	t.Logf("%d hits, %d database fallbacks", hits.Load(), fallbacks.Load())
 }
+
+// A domain in use is reloaded by the sweep before it gets too old, even
+// when no REGISTER arrives in between; an unused one is not.
+func TestCredIndexSweepKeepsUsedDomainsFresh(t *testing.T) {
+	src := &fakeDomains{users: map[string]int{"busy.test": 2, "idle.test": 2}}
+	var clock atomic.Int64
+	clock.Store(time.Unix(1_800_000_000, 0).UnixNano())
+	nowf := func() time.Time { return time.Unix(0, clock.Load()) }
+	x, gen := newTestIndex(src, 100, nowf)
+	x.preload(context.Background())
+	if _, _, ok := x.lookup("busy.test", "u0", nowf()); !ok {
+		t.Fatal("preloaded domain not served")
+	}
+	loads := src.loads.Load()
+	clock.Add(int64(23 * time.Second))
+	x.sweep(nowf())
+	waitLoaded(t, x)
+	if got := src.loads.Load() - loads; got != 1 {
+		t.Fatalf("%d reloads by the sweep, want 1 (the used domain)", got)
+	}
+	clock.Add(int64(10 * time.Second)) // 33 s after preload, 10 s after the reload
+	if _, _, ok := x.lookup("busy.test", "u0", nowf()); !ok {
+		t.Fatal("used domain fell out of the index")
+	}
+	if _, _, ok := x.lookup("idle.test", "u0", nowf()); ok {
+		t.Fatal("unused domain older than the limit was served")
+	}
+	waitLoaded(t, x)
+	// After a forget the sweep reloads a used domain without waiting for a REGISTER.
+	gen.Add(1)
+	loads = src.loads.Load()
+	for range 2 { // one reload per sweep; both domains were looked up
+		x.sweep(nowf())
+		waitLoaded(t, x)
+	}
+	if src.loads.Load() == loads {
+		t.Fatal("sweep did not reload a used domain after forget")
+	}
+	if _, _, ok := x.lookup("busy.test", "u0", nowf()); !ok {
+		t.Fatal("not served after the sweep's reload")
+	}
+}
