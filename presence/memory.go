@@ -55,6 +55,11 @@ type Memory struct {
 	ids   map[idKey]*identityState
 	flows map[string]map[BindingKey]struct{}
 	dirty map[BindingKey]*Binding // nil value: delete
+	// next is no later than the earliest expiry of any binding held
+	// (hasNext false: no binding): Sweep skips the walk over every identity
+	// until then.
+	next    time.Time
+	hasNext bool
 
 	flushMu sync.Mutex // one flush at a time
 }
@@ -178,6 +183,9 @@ func (m *Memory) Flush(ctx context.Context) error {
 
 // put indexes b (m.mu held) without marking it dirty.
 func (m *Memory) put(b *Binding) {
+	if !m.hasNext || b.Expires.Before(m.next) {
+		m.next, m.hasNext = b.Expires, true
+	}
 	k := idKey{b.AccountSid, b.Identity}
 	st := m.ids[k]
 	if st == nil {
@@ -415,11 +423,17 @@ func (m *Memory) Sweep() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
+	if !m.hasNext || now.Before(m.next) {
+		return // nothing can have expired yet
+	}
+	m.hasNext = false
 	for k, st := range m.ids {
 		before, n := st.status(), len(st.bindings)
 		for _, b := range st.bindings {
 			if !b.Expires.After(now) {
 				m.remove(st, b)
+			} else if !m.hasNext || b.Expires.Before(m.next) {
+				m.next, m.hasNext = b.Expires, true
 			}
 		}
 		if len(st.bindings) != n {

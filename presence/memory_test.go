@@ -310,3 +310,39 @@ func TestWebRTCBindingsNotRestored(t *testing.T) {
 		t.Fatalf("the webrtc row was not deleted: %d rows", rec.len())
 	}
 }
+
+// Sweep skips its walk until the earliest expiry, which every new binding
+// can move earlier.
+func TestSweepEarliestExpiry(t *testing.T) {
+	ctx := context.Background()
+	m, clk := newTestMemory(t, nil, 0)
+	now := clk.Now()
+	apply := func(id, key string, exp time.Time) {
+		t.Helper()
+		if _, err := m.Apply(ctx, Update{AccountSid: "AC1", Identity: id, CallID: id + key, CSeq: 1, Now: clk.Now(),
+			Contacts: []Binding{contact(key, exp, "")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply("client:a", "k1", now.Add(time.Hour))
+	clk.Add(time.Minute)
+	m.Sweep() // nothing expired; remembers the hour
+	apply("client:b", "k2", clk.Now().Add(time.Minute))
+	clk.Add(2 * time.Minute)
+	m.Sweep()
+	if m.Len() != 1 {
+		t.Fatalf("%d bindings after the earlier one expired, want 1", m.Len())
+	}
+	clk.Add(time.Hour)
+	m.Sweep()
+	if m.Len() != 0 {
+		t.Fatalf("%d bindings after every expiry", m.Len())
+	}
+	// A binding added after a sweep that found none still expires.
+	apply("client:c", "k3", clk.Now().Add(time.Minute))
+	clk.Add(2 * time.Minute)
+	m.Sweep()
+	if m.Len() != 0 {
+		t.Fatal("binding added after an empty sweep never expired")
+	}
+}

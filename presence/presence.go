@@ -146,5 +146,8 @@ type DigestCredential struct {
 var (
 	ErrUnknownDomain        = errors.New("presence: unknown SIP domain")
 	ErrRegistrationDisabled = errors.New("presence: registration disabled for SIP domain")
-	ErrUnknownUser          = errors.New("presence: unknown SIP user")
+	// ErrTooManyCredentials: a domain holds more credentials than a caller
+	// is willing to load at once.
+	ErrTooManyCredentials = errors.New("presence: too many SIP credentials")
+	ErrUnknownUser        = errors.New("presence: unknown SIP user")
 )

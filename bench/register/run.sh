@@ -74,7 +74,7 @@ load() {
 	dir=$(mktemp -d "$work/$name-$rate.XXXX")
 	(cd "$dir" && sipp -sf "$scen" -inf "$csv" -i 127.0.0.1 -p "$port" -t u1 \
 		-r "$rate" -rp 1000 -m "$calls" -l $((rate * 4)) -recv_timeout 5000 -timeout $((STEP_SECONDS * 4 + 60))s \
-		-max_socket 1 -nostdin -trace_stat -stf stats.csv -fd 1 -trace_rtt -rtt_freq 1000 \
+		-max_socket 1 -buff_size 4194304 -nostdin -trace_stat -stf stats.csv -fd 1 -trace_rtt -rtt_freq 1000 \
 		"$addr" >sipp.out 2>&1) || true
 	awk -F';' 'NR==1{for(i=1;i<=NF;i++){if($i=="SuccessfulCall(C)")s=i;if($i=="FailedCall(C)")f=i}} END{printf "%s %s ", $s, $f}' "$dir/stats.csv"
 	cat "$dir"/*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ {print $2}' | sort -n |

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/internal/sid"
@@ -368,7 +369,8 @@ func scanDigestCredential(row *sql.Row, domain, username string) (presence.Diges
 // registrar's hot lookup without re-parsing SQL each time. Close it before
 // the store.
 type SIPCredentials struct {
-	stmt *sql.Stmt
+	stmt  *sql.Stmt
+	store *Store
 }
 
 // SIPCredentials prepares the registrar's credential lookup.
@@ -377,7 +379,17 @@ func (s *Store) SIPCredentials(ctx context.Context) (*SIPCredentials, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare sip credential lookup: %w", err)
 	}
-	return &SIPCredentials{stmt: stmt}, nil
+	return &SIPCredentials{stmt: stmt, store: s}, nil
+}
+
+// DomainDigestCredentials is Store.DomainDigestCredentials.
+func (c *SIPCredentials) DomainDigestCredentials(ctx context.Context, domain string, max int, each func(presence.DigestCredential)) (string, error) {
+	return c.store.DomainDigestCredentials(ctx, domain, max, each)
+}
+
+// RegistrationDomains is Store.RegistrationDomains.
+func (c *SIPCredentials) RegistrationDomains(ctx context.Context) ([]string, error) {
+	return c.store.RegistrationDomains(ctx)
 }
 
 // DigestCredential is Store.DigestCredential.
@@ -387,6 +399,119 @@ func (c *SIPCredentials) DigestCredential(ctx context.Context, domain, username 
 
 // Close releases the prepared statement.
 func (c *SIPCredentials) Close() error { return c.stmt.Close() }
+
+// DomainDigestCredentials reads every credential a REGISTER to domain can be
+// checked against, in one read transaction, calling each once per username
+// (the oldest credential when several mapped lists hold it, as
+// DigestCredential does). The error wraps presence.ErrUnknownDomain or
+// presence.ErrRegistrationDisabled as DigestCredential's would (each is then
+// not called). When the domain holds more than max credentials (a username
+// counts once per mapped list holding it) it returns
+// presence.ErrTooManyCredentials without calling each. The registrar's credential index
+// (signaling/sip) loads domains with it.
+func (s *Store) DomainDigestCredentials(ctx context.Context, domain string, max int, each func(presence.DigestCredential)) (accountSid string, err error) {
+	domain = strings.ToLower(domain)
+	tx, err := s.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	}
+	defer tx.Rollback()
+	var domainSid, status string
+	var enabled bool
+	err = tx.QueryRowContext(ctx, `SELECT d.sid, d.account_sid, a.status, d.registration_enabled
+		FROM sip_domains d JOIN accounts a ON a.sid = d.account_sid WHERE d.domain_name = ?`, domain).Scan(&domainSid, &accountSid, &status, &enabled)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && status != StatusActive:
+		return "", fmt.Errorf("%w: %s", presence.ErrUnknownDomain, domain)
+	case err != nil:
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	case !enabled:
+		return "", fmt.Errorf("%w: %s", presence.ErrRegistrationDisabled, domain)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sip_domain_credential_lists m
+		JOIN sip_credentials c ON c.credential_list_sid = m.credential_list_sid WHERE m.domain_sid = ?`, domainSid).Scan(&n); err != nil {
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	}
+	if n > max {
+		return "", fmt.Errorf("%w: %s has %d", presence.ErrTooManyCredentials, domain, n)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT c.username, c.realm, c.ha1_md5, c.ha1_sha256
+		FROM sip_domain_credential_lists m JOIN sip_credentials c ON c.credential_list_sid = m.credential_list_sid
+		WHERE m.domain_sid = ? ORDER BY c.date_created, c.sid`, domainSid)
+	if err != nil {
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	}
+	defer rows.Close()
+	seen := make(map[string]struct{}, n)
+	for rows.Next() {
+		c := presence.DigestCredential{AccountSid: accountSid, Domain: domain}
+		if err := rows.Scan(&c.Username, &c.Realm, &c.HA1MD5, &c.HA1SHA256); err != nil {
+			return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+		}
+		if _, dup := seen[c.Username]; dup {
+			continue // an older credential of another list wins
+		}
+		seen[c.Username] = struct{}{}
+		each(c)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("sip credentials of %s: %w", domain, err)
+	}
+	return accountSid, nil
+}
+
+// RegistrationDomains lists the names of the SIP domains that accept
+// registrations (of active accounts): the registrar preloads their
+// credentials.
+func (s *Store) RegistrationDomains(ctx context.Context) ([]string, error) {
+	rows, err := s.R.QueryContext(ctx, `SELECT d.domain_name FROM sip_domains d JOIN accounts a ON a.sid = d.account_sid
+		WHERE d.registration_enabled AND a.status = ? ORDER BY d.domain_name`, StatusActive)
+	if err != nil {
+		return nil, fmt.Errorf("registration domains: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("registration domains: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+const (
+	bindingColumns    = 16
+	bindingsPerUpsert = 64 // 1 024 parameters, far below SQLite's limit
+)
+
+var upsertBindingsCache sync.Map // rows → SQL
+
+// upsertBindingsSQL is the upsert of n bindings in one statement.
+func upsertBindingsSQL(n int) string {
+	if q, ok := upsertBindingsCache.Load(n); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO sip_bindings (account_sid, identity, binding_key, contact, instance_id, reg_id,
+			call_id, cseq, q, expires, transport, source, local_addr, flow_id, user_agent, date_updated) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(` ON CONFLICT (account_sid, identity, binding_key) DO UPDATE SET contact = excluded.contact,
+			instance_id = excluded.instance_id, reg_id = excluded.reg_id, call_id = excluded.call_id, cseq = excluded.cseq,
+			q = excluded.q, expires = excluded.expires, transport = excluded.transport, source = excluded.source,
+			local_addr = excluded.local_addr, flow_id = excluded.flow_id, user_agent = excluded.user_agent,
+			date_updated = excluded.date_updated`)
+	q := b.String()
+	upsertBindingsCache.Store(n, q)
+	return q
+}
 
 // SaveBindings implements presence.Persister: one transaction per batch.
 func (s *Store) SaveBindings(ctx context.Context, upserts []presence.Binding, deletes []presence.BindingKey) error {
@@ -410,25 +535,19 @@ func (s *Store) SaveBindings(ctx context.Context, upserts []presence.Binding, de
 			}
 		}
 	}
-	if len(upserts) > 0 {
-		up, err := tx.PrepareContext(ctx, `INSERT INTO sip_bindings (account_sid, identity, binding_key, contact, instance_id, reg_id,
-			call_id, cseq, q, expires, transport, source, local_addr, flow_id, user_agent, date_updated)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (account_sid, identity, binding_key) DO UPDATE SET contact = excluded.contact,
-			instance_id = excluded.instance_id, reg_id = excluded.reg_id, call_id = excluded.call_id, cseq = excluded.cseq,
-			q = excluded.q, expires = excluded.expires, transport = excluded.transport, source = excluded.source,
-			local_addr = excluded.local_addr, flow_id = excluded.flow_id, user_agent = excluded.user_agent,
-			date_updated = excluded.date_updated`)
-		if err != nil {
-			return fmt.Errorf("save bindings: %w", err)
+	// Many rows per statement: at thousands of registrations per second a
+	// statement (and a cgo call) per binding was most of the flush.
+	for len(upserts) > 0 {
+		n := min(len(upserts), bindingsPerUpsert)
+		args := make([]any, 0, n*bindingColumns)
+		for _, b := range upserts[:n] {
+			args = append(args, b.AccountSid, b.Identity, b.Key, b.Contact, b.InstanceID, b.RegID, b.CallID, int64(b.CSeq),
+				b.Q, ms(b.Expires), b.Transport, b.Source, b.Local, b.FlowID, b.UserAgent, ms(b.Updated))
 		}
-		defer up.Close()
-		for _, b := range upserts {
-			if _, err := up.ExecContext(ctx, b.AccountSid, b.Identity, b.Key, b.Contact, b.InstanceID, b.RegID, b.CallID, int64(b.CSeq),
-				b.Q, ms(b.Expires), b.Transport, b.Source, b.Local, b.FlowID, b.UserAgent, ms(b.Updated)); err != nil {
-				return fmt.Errorf("upsert binding: %w", err)
-			}
+		if _, err := tx.ExecContext(ctx, upsertBindingsSQL(n), args...); err != nil {
+			return fmt.Errorf("upsert bindings: %w", err)
 		}
+		upserts = upserts[n:]
 	}
 	// Expired rows are dead weight: drop them in the same write.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM sip_bindings WHERE expires <= ?`, ms(s.now())); err != nil {

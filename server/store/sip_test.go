@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -194,5 +195,119 @@ func TestBindingsPersistence(t *testing.T) {
 	}
 	if got, _ := s.LoadBindings(ctx, now.Add(3*time.Hour)); len(got) != 0 {
 		t.Fatalf("expired bindings loaded: %+v", got)
+	}
+}
+
+// TestDomainDigestCredentials checks the registrar's bulk load against the
+// single lookup it replaces.
+func TestDomainDigestCredentials(t *testing.T) {
+	ctx := context.Background()
+	s := openSIPTestStore(t)
+	acc, err := s.CreateAccount(ctx, NewAccount{FriendlyName: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom, err := s.CreateSIPDomain(ctx, acc.Sid, NewSIPDomain{DomainName: "pbx.example.com", RegistrationEnabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateSIPDomain(ctx, acc.Sid, NewSIPDomain{DomainName: "quiet.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	l1, _ := s.CreateSIPCredentialList(ctx, acc.Sid, "one")
+	l2, _ := s.CreateSIPCredentialList(ctx, acc.Sid, "two")
+	unmapped, _ := s.CreateSIPCredentialList(ctx, acc.Sid, "three")
+	for _, c := range []struct{ list, user, pw string }{
+		{l1.Sid, "alice", "alice-password"}, {l1.Sid, "bob", "bob-password"},
+		{l2.Sid, "alice", "other-alice-password"}, {l2.Sid, "carol", "carol-password"},
+		{unmapped.Sid, "dave", "dave-password"},
+	} {
+		if _, err := s.CreateSIPCredential(ctx, acc.Sid, c.list, c.user, c.pw, "parley"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range []string{l1.Sid, l2.Sid} {
+		if err := s.MapSIPCredentialList(ctx, acc.Sid, dom.Sid, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func(domain string, max int) (map[string]presence.DigestCredential, string, error) {
+		got := map[string]presence.DigestCredential{}
+		account, err := s.DomainDigestCredentials(ctx, domain, max, func(c presence.DigestCredential) {
+			if _, dup := got[c.Username]; dup {
+				t.Fatalf("%s given twice", c.Username)
+			}
+			got[c.Username] = c
+		})
+		return got, account, err
+	}
+	got, account, err := load("PBX.example.com", 10)
+	if err != nil || account != acc.Sid || len(got) != 3 {
+		t.Fatalf("load: %v %s %+v", err, account, got)
+	}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		want, err := s.DigestCredential(ctx, "pbx.example.com", u)
+		if err != nil || got[u] != want {
+			t.Fatalf("%s: bulk %+v, single %+v (%v)", u, got[u], want, err)
+		}
+	}
+	// The bound counts a username once per list holding it.
+	if _, _, err := load("pbx.example.com", 4); err != nil {
+		t.Fatalf("at the bound: %v", err)
+	}
+	if _, _, err := load("pbx.example.com", 3); !errors.Is(err, presence.ErrTooManyCredentials) {
+		t.Fatalf("over the bound: %v", err)
+	}
+	if _, _, err := load("nope.example.com", 10); !errors.Is(err, presence.ErrUnknownDomain) {
+		t.Fatalf("unknown domain: %v", err)
+	}
+	if _, _, err := load("quiet.example.com", 10); !errors.Is(err, presence.ErrRegistrationDisabled) {
+		t.Fatalf("registration disabled: %v", err)
+	}
+	names, err := s.RegistrationDomains(ctx)
+	if err != nil || len(names) != 1 || names[0] != "pbx.example.com" {
+		t.Fatalf("registration domains: %v %v", names, err)
+	}
+	suspended := StatusSuspended
+	if _, err := s.UpdateAccount(ctx, acc.Sid, AccountUpdate{Status: &suspended}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := load("pbx.example.com", 10); !errors.Is(err, presence.ErrUnknownDomain) {
+		t.Fatalf("suspended account: %v", err)
+	}
+	if names, _ := s.RegistrationDomains(ctx); len(names) != 0 {
+		t.Fatalf("suspended account's domains listed: %v", names)
+	}
+}
+
+// More bindings than one upsert statement takes, inserted then updated.
+func TestSaveManyBindings(t *testing.T) {
+	ctx := context.Background()
+	s := openSIPTestStore(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	s.now = func() time.Time { return now }
+	var bs []presence.Binding
+	for i := 0; i < 2*bindingsPerUpsert+7; i++ {
+		c := fmt.Sprintf("sip:u%d@127.0.0.1:5070", i)
+		bs = append(bs, presence.Binding{AccountSid: "AC1", Identity: fmt.Sprintf("sip:u%d@example.com", i), Key: c, Contact: c,
+			CallID: "c", CSeq: 1, Expires: now.Add(time.Hour), Transport: "udp", Source: "127.0.0.1:5070", Updated: now})
+	}
+	if err := s.SaveBindings(ctx, bs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range bs {
+		bs[i].CSeq = 2
+	}
+	if err := s.SaveBindings(ctx, bs, []presence.BindingKey{bs[0].BindingKey()}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadBindings(ctx, now)
+	if err != nil || len(got) != len(bs) {
+		t.Fatalf("loaded %d bindings (%v), want %d", len(got), err, len(bs))
+	}
+	for _, b := range got {
+		if b.CSeq != 2 {
+			t.Fatalf("not updated: %+v", b)
+		}
 	}
 }

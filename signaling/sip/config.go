@@ -62,11 +62,23 @@ type Config struct {
 	CredentialCacheTTL time.Duration `yaml:"credential_cache_ttl"`
 	// CredentialCacheSize bounds the cache (default 200000 entries).
 	CredentialCacheSize int `yaml:"credential_cache_size"`
+	// CredentialIndexSize bounds the in-memory credential index: Digest
+	// credentials of whole SIP domains held in memory (about 250 bytes
+	// each), refreshed within CredentialCacheTTL and at once by
+	// Server.ForgetCredentials (default 1000000; negative disables it; a
+	// domain that does not fit is looked up in the database as before).
+	CredentialIndexSize int `yaml:"credential_index_size"`
 
 	// UDPRegisterTransactions sends UDP REGISTERs through sipgo's transaction
 	// layer instead of the stateless path (see udpRegistrar); the stateless
 	// path is the default because it needs a fraction of the memory.
 	UDPRegisterTransactions bool `yaml:"udp_register_transactions"`
+
+	// UDPReadBuffer is the UDP socket's receive buffer in bytes (default
+	// 4 MiB; the kernel caps it at net.core.rmem_max, and Linux's default
+	// of about 200 KiB drops datagrams when the reader is descheduled for
+	// a few milliseconds under load). Negative keeps the system default.
+	UDPReadBuffer int `yaml:"udp_read_buffer"`
 
 	// HandshakeTimeout bounds a TLS handshake and a WebSocket upgrade.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
@@ -88,6 +100,8 @@ func DefaultConfig() Config {
 		MinSubscribeExpires: 60, MaxSubscribeExpires: 3600, DefaultSubscribeExpires: 3600,
 		HandshakeTimeout:   10 * time.Second,
 		CredentialCacheTTL: 30 * time.Second, CredentialCacheSize: 200000,
+		CredentialIndexSize: 1000000,
+		UDPReadBuffer:       4 << 20,
 	}
 }
 
@@ -156,6 +170,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CredentialCacheSize <= 0 {
 		c.CredentialCacheSize = d.CredentialCacheSize
+	}
+	if c.UDPReadBuffer == 0 {
+		c.UDPReadBuffer = d.UDPReadBuffer
+	}
+	if c.CredentialIndexSize == 0 {
+		c.CredentialIndexSize = d.CredentialIndexSize
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = d.HandshakeTimeout

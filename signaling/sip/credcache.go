@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parleyhq/parley/presence"
@@ -18,6 +19,9 @@ import (
 type credCache struct {
 	ttl time.Duration
 	max int
+	// gen is bumped by forget; an entry read before a forget is never used
+	// after it (also when the read finished after the forget).
+	gen *atomic.Uint64
 
 	mu sync.Mutex
 	m  map[credKey]credEntry
@@ -29,10 +33,11 @@ type credEntry struct {
 	cred    presence.DigestCredential
 	err     error
 	expires time.Time
+	gen     uint64
 }
 
-func newCredCache(ttl time.Duration, max int) *credCache {
-	return &credCache{ttl: ttl, max: max, m: map[credKey]credEntry{}}
+func newCredCache(ttl time.Duration, max int, gen *atomic.Uint64) *credCache {
+	return &credCache{ttl: ttl, max: max, gen: gen, m: map[credKey]credEntry{}}
 }
 
 func cacheable(err error) bool {
@@ -45,10 +50,11 @@ func (c *credCache) lookup(ctx context.Context, src Credentials, domain, user st
 		return src.DigestCredential(ctx, domain, user)
 	}
 	k := credKey{strings.ToLower(domain), user}
+	gen := c.gen.Load()
 	c.mu.Lock()
 	e, ok := c.m[k]
 	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	if ok && e.gen == gen && now.Before(e.expires) {
 		return e.cred, e.err
 	}
 	cred, err := src.DigestCredential(ctx, domain, user)
@@ -59,7 +65,7 @@ func (c *credCache) lookup(ctx context.Context, src Credentials, domain, user st
 	if len(c.m) >= c.max {
 		c.evictLocked(now)
 	}
-	c.m[k] = credEntry{cred: cred, err: err, expires: now.Add(c.ttl)}
+	c.m[k] = credEntry{cred: cred, err: err, expires: now.Add(c.ttl), gen: gen}
 	c.mu.Unlock()
 	return cred, err
 }
@@ -87,12 +93,27 @@ func (c *credCache) evictLocked(now time.Time) {
 }
 
 func (c *credCache) forget() {
+	c.gen.Add(1)
 	c.mu.Lock()
 	c.m = map[credKey]credEntry{}
 	c.mu.Unlock()
 }
 
-// ForgetCredentials drops cached Digest credentials; call it after SIP
-// credentials, credential lists or domains change so the change applies at
-// once instead of after Config.CredentialCacheTTL.
+// ForgetCredentials drops cached and indexed Digest credentials; call it
+// after SIP credentials, credential lists or domains change so the change
+// applies at once instead of after Config.CredentialCacheTTL. Domains in the
+// credential index are reloaded in the background; until then their
+// lookups go to the database.
 func (s *Server) ForgetCredentials() { s.creds.forget() }
+
+// credential finds the Digest credential of user in domain: from the
+// credential index when the domain is loaded, else from the database
+// through credCache.
+func (s *Server) credential(ctx context.Context, domain, user string, now time.Time) (presence.DigestCredential, error) {
+	if s.credIdx != nil {
+		if cred, err, ok := s.credIdx.lookup(domain, user, now); ok {
+			return cred, err
+		}
+	}
+	return s.creds.lookup(ctx, s.deps.Credentials, domain, user, now)
+}

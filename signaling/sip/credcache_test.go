@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func TestCredCache(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
 	src := &countingCreds{}
-	c := newCredCache(30*time.Second, 3)
+	c := newCredCache(30*time.Second, 3, new(atomic.Uint64))
 	for i := 0; i < 3; i++ {
 		if cred, err := c.lookup(ctx, src, "PBX.test", "alice", now); err != nil || cred.Username != "alice" {
 			t.Fatalf("lookup: %+v %v", cred, err)
@@ -77,10 +78,42 @@ func TestCredCache(t *testing.T) {
 		t.Fatal("forget kept entries")
 	}
 	// Disabled cache always asks.
-	off := newCredCache(-1, 10)
+	off := newCredCache(-1, 10, new(atomic.Uint64))
 	off.lookup(ctx, src, "pbx.test", "alice", now)
 	off.lookup(ctx, src, "pbx.test", "alice", now)
 	if src.calls != calls+3 {
 		t.Fatal("disabled cache cached")
+	}
+}
+
+type forgettingCreds struct {
+	countingCreds
+	during func()
+}
+
+func (f *forgettingCreds) DigestCredential(ctx context.Context, domain, user string) (presence.DigestCredential, error) {
+	if f.during != nil {
+		f.during()
+	}
+	return f.countingCreds.DigestCredential(ctx, domain, user)
+}
+
+// A lookup that was reading when ForgetCredentials ran must not leave its
+// (possibly old) answer in the cache.
+func TestCredCacheForgetDuringLookup(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	c := newCredCache(30*time.Second, 10, new(atomic.Uint64))
+	src := &forgettingCreds{}
+	src.during = c.forget
+	c.lookup(ctx, src, "pbx.test", "alice", now)
+	src.during = nil
+	c.lookup(ctx, src, "pbx.test", "alice", now)
+	if src.calls != 2 {
+		t.Fatalf("answer read across a forget was cached (%d source calls, want 2)", src.calls)
+	}
+	c.lookup(ctx, src, "pbx.test", "alice", now)
+	if src.calls != 2 {
+		t.Fatalf("answer read after the forget was not cached (%d calls)", src.calls)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -165,25 +166,49 @@ func (c *trackedConn) Close() error {
 }
 
 // udpConn answers datagrams sipgo would drop silently but RFC 3261 answers
-// with 400 (Content-Length larger than the body).
+// with 400 (Content-Length larger than the body), and hands REGISTERs to the
+// stateless path before sipgo sees them.
 type udpConn struct {
 	net.PacketConn
 	reject func(pc net.PacketConn, addr net.Addr, data []byte, reason string)
-	// take, when set, may consume a datagram (the stateless REGISTER path).
-	take func(data []byte, addr net.Addr) bool
+	// take, when set, may consume a datagram (the stateless REGISTER path);
+	// data is only valid during the call.
+	take func(data []byte, from netip.AddrPort) bool
 }
 
 func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	uc, _ := c.PacketConn.(*net.UDPConn)
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil || n == 0 {
-			return n, addr, err
+		var n int
+		var addr net.Addr
+		var err error
+		if uc != nil && c.take != nil {
+			// No address allocation for the datagrams taken.
+			var ap netip.AddrPort
+			n, ap, err = uc.ReadFromUDPAddrPort(b)
+			if err != nil || n == 0 {
+				return n, nil, err
+			}
+			// Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d; the
+			// rest of the server (Source, bindings) uses a.b.c.d.
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			if c.take(b[:n], ap) {
+				continue
+			}
+			addr = net.UDPAddrFromAddrPort(ap)
+		} else {
+			n, addr, err = c.PacketConn.ReadFrom(b)
+			if err != nil || n == 0 {
+				return n, addr, err
+			}
+			if c.take != nil {
+				if ua, ok := addr.(*net.UDPAddr); ok && c.take(b[:n], netip.AddrPortFrom(ua.AddrPort().Addr().Unmap(), ua.AddrPort().Port())) {
+					continue
+				}
+			}
 		}
 		if reason := rawContentLengthProblem(b[:n]); reason != "" {
 			c.reject(c.PacketConn, addr, append([]byte(nil), b[:n]...), reason)
-			continue
-		}
-		if c.take != nil && c.take(b[:n], addr) {
 			continue
 		}
 		return n, addr, err

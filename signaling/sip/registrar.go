@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -141,7 +142,7 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responde
 		}
 	}
 	username := digest["username"]
-	cred, err := s.creds.lookup(ctx, s.deps.Credentials, domain, username, now)
+	cred, err := s.credential(ctx, domain, username, now)
 	switch {
 	case errors.Is(err, presence.ErrUnknownDomain):
 		return fail(403, "Domain Not Served")
@@ -174,20 +175,17 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responde
 
 // isOurAddress reports whether host:port (an IP literal) is one of our listeners.
 func (s *Server) isOurAddress(host string, port int) bool {
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	if ip == nil {
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
 		return false
 	}
+	ip = ip.Unmap()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, a := range s.addrs {
-		h, p, err := net.SplitHostPort(a.String())
-		if err != nil {
-			continue
-		}
-		lip := net.ParseIP(h)
-		pn, _ := strconv.Atoi(p)
-		if (port == pn || port == 0 && pn == 5060) && (lip.IsUnspecified() || lip.Equal(ip)) {
+	listeners := s.listenAddrs
+	s.mu.Unlock()
+	for _, l := range listeners {
+		lp := int(l.Port())
+		if (port == lp || port == 0 && lp == 5060) && (l.Addr().IsUnspecified() || l.Addr() == ip) {
 			return true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,18 +70,21 @@ type Server struct {
 	tlsConf *tls.Config
 	subs    *subscriptions
 	creds   *credCache
+	credIdx *credIndex    // nil when Credentials cannot list domains or the cache is off
 	trunk   *trunk        // the carrier for numbers; never nil after New
 	udpReg  *udpRegistrar // nil with Config.UDPRegisterTransactions
 
-	mu        sync.Mutex
-	listened  bool
-	serve     []func() error
-	closers   []func() error
-	addrs     map[string]net.Addr
-	udpLaddr  sip.Addr
-	closeOnce sync.Once
-	closed    chan struct{}
-	closing   atomic.Bool
+	mu       sync.Mutex
+	listened bool
+	serve    []func() error
+	closers  []func() error
+	addrs    map[string]net.Addr
+	// listenAddrs are addrs parsed once (isOurAddress runs per REGISTER).
+	listenAddrs []netip.AddrPort
+	udpLaddr    sip.Addr
+	closeOnce   sync.Once
+	closed      chan struct{}
+	closing     atomic.Bool
 
 	flowsMu sync.Mutex
 	flows   map[string]struct{}
@@ -116,7 +120,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		addrs:   map[string]net.Addr{},
 		closed:  make(chan struct{}),
 		flows:   map[string]struct{}{},
-		creds:   newCredCache(cfg.CredentialCacheTTL, cfg.CredentialCacheSize),
+	}
+	gen := new(atomic.Uint64)
+	s.creds = newCredCache(cfg.CredentialCacheTTL, cfg.CredentialCacheSize, gen)
+	if src, ok := deps.Credentials.(DomainCredentialSource); ok && cfg.CredentialCacheTTL > 0 && cfg.CredentialIndexSize > 0 {
+		s.credIdx = newCredIndex(src, cfg.CredentialCacheTTL, cfg.CredentialIndexSize, gen, s.now, s.log.Warn)
 	}
 	if s.trunk, err = parseTrunk(cfg.Trunk); err != nil {
 		return nil, err
@@ -181,13 +189,18 @@ func (s *Server) Listen() (err error) {
 			return fmt.Errorf("sip: listen udp %s: %w", s.cfg.UDP, err)
 		}
 		s.closers = append(s.closers, pc.Close)
+		if uc, ok := pc.(*net.UDPConn); ok && s.cfg.UDPReadBuffer > 0 {
+			if err := uc.SetReadBuffer(s.cfg.UDPReadBuffer); err != nil {
+				s.log.Warn("sip: cannot set the UDP receive buffer", "bytes", s.cfg.UDPReadBuffer, "error", err)
+			}
+		}
 		ua := pc.LocalAddr().(*net.UDPAddr)
 		s.addrs["udp"] = ua
 		s.udpLaddr = sip.Addr{IP: ua.IP, Port: ua.Port}
 		wrapped := &udpConn{PacketConn: pc, reject: s.rejectDatagram}
 		if !s.cfg.UDPRegisterTransactions {
 			s.udpReg = newUDPRegistrar(s, pc)
-			wrapped.take = s.udpReg.handle
+			wrapped.take = s.udpReg.take
 		}
 		s.serve = append(s.serve, func() error { return s.srv.ServeUDP(wrapped) })
 	}
@@ -225,6 +238,11 @@ func (s *Server) Listen() (err error) {
 	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(host), sipgo.WithClientLogger(sipLog))
 	if err != nil {
 		return fmt.Errorf("sip: client: %w", err)
+	}
+	for _, a := range s.addrs {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			s.listenAddrs = append(s.listenAddrs, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
 	}
 	s.listened = true
 	return nil
@@ -285,6 +303,9 @@ func (s *Server) Run(ctx context.Context) error {
 	stopEvents := s.subs.watch()
 	defer stopEvents()
 	go s.sweepLoop(ctx)
+	if s.credIdx != nil {
+		go s.credIdx.preload(ctx)
+	}
 	s.log.Info("sip listening", "addrs", s.describeAddrs())
 	var err error
 	select {
@@ -328,6 +349,9 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			s.subs.expire(ctx, now)
 			if s.udpReg != nil {
 				s.udpReg.sweep(now)
+			}
+			if s.credIdx != nil {
+				s.credIdx.sweep(now)
 			}
 		}
 	}

@@ -3,6 +3,8 @@ package sip
 import (
 	"bytes"
 	"net"
+	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -18,62 +20,138 @@ import (
 // re-sending the final response. So this path keeps only the response bytes
 // per (branch, source) for Timer J, handles each new request once, and
 // drops retransmissions that arrive while the first copy is being handled.
+//
+// The socket's reader (sipgo's read loop, through udpConn) only copies a
+// REGISTER datagram and queues it: parsing and handling happen on a pool of
+// long-lived workers (no goroutine, and no stack growth, per request), so
+// that the one reader keeps draining the socket while every CPU works.
 type udpRegistrar struct {
-	s      *Server
-	parser *sip.Parser
-	pc     net.PacketConn
-	keep   time.Duration
+	s    *Server
+	pc   net.PacketConn
+	uc   *net.UDPConn // pc when it is one: sends without allocating an address
+	keep time.Duration
+	work chan datagram
 
 	mu   sync.Mutex
-	seen map[string]*sentResponse
+	seen map[txKey]*sentResponse
+}
+
+type datagram struct {
+	data []byte
+	from netip.AddrPort
+}
+
+type txKey struct {
+	branch string
+	from   netip.AddrPort
 }
 
 type sentResponse struct {
 	data    []byte // nil while the request is being handled
-	to      net.Addr
+	to      netip.AddrPort
 	expires time.Time
 }
 
+// registerQueue is how many REGISTER datagrams may wait for a worker. When
+// it is full the reader waits, and the socket's receive buffer
+// (Config.UDPReadBuffer) holds what arrives meanwhile: an overloaded server
+// does not pile up goroutines and requests whose clients have long since
+// retransmitted.
+const registerQueue = 1024
+
 func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
-	return &udpRegistrar{s: s, parser: sip.NewParser(), pc: pc, keep: sip.Timer_J, seen: map[string]*sentResponse{}}
+	u := &udpRegistrar{s: s, pc: pc, keep: sip.Timer_J, seen: map[txKey]*sentResponse{}, work: make(chan datagram, registerQueue)}
+	u.uc, _ = pc.(*net.UDPConn)
+	// Handlers mostly compute; a few wait on the database (credential
+	// lookups of domains not in the index): more workers than CPUs.
+	for range max(8, 4*runtime.GOMAXPROCS(0)) {
+		go u.worker()
+	}
+	return u
 }
 
-var registerPrefix = []byte("REGISTER ")
+func (u *udpRegistrar) worker() {
+	parser := sip.NewParser()
+	for {
+		select {
+		case d := <-u.work:
+			u.process(parser, d)
+		case <-u.s.closed:
+			return
+		}
+	}
+}
 
-// handle takes a datagram; it returns false when sipgo should have it.
-func (u *udpRegistrar) handle(data []byte, from net.Addr) bool {
-	if !bytes.HasPrefix(data, registerPrefix) {
+var (
+	registerPrefix = []byte("REGISTER ")
+	branchCookie   = []byte("branch=" + sip.RFC3261BranchMagicCookie)
+)
+
+// take queues a REGISTER datagram read by the reader (data is the reader's
+// buffer: it is copied); it returns false when sipgo should have the
+// datagram.
+func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
+	if !bytes.HasPrefix(data, registerPrefix) || !bytes.Contains(data, branchCookie) {
+		// Pre-RFC 3261 clients: let the transaction layer match them.
 		return false
 	}
-	msg, err := u.parser.ParseSIP(data)
+	select {
+	case u.work <- datagram{data: bytes.Clone(data), from: from}:
+	case <-u.s.closed:
+	}
+	return true
+}
+
+// process parses and handles one REGISTER datagram.
+func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
+	if reason := rawContentLengthProblem(d.data); reason != "" {
+		u.s.rejectDatagram(u.pc, net.UDPAddrFromAddrPort(d.from), d.data, reason)
+		return
+	}
+	msg, err := parser.ParseSIP(d.data)
 	if err != nil {
-		return false // sipgo drops it the same way
+		return // sipgo drops it the same way
 	}
 	req, ok := msg.(*sip.Request)
 	if !ok || req.Via() == nil {
-		return false
+		return
 	}
 	branch, _ := req.Via().Params.Get("branch")
 	if !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) {
-		return false // pre-RFC 3261 clients: let the transaction layer match them
+		// The cookie was in another header (take looks at the raw bytes):
+		// answer without matching retransmissions.
+		u.dispatch(req, txKey{}, d.from, false)
+		return
 	}
-	key := branch + "|" + from.String()
+	key := txKey{branch, d.from}
 	now := u.s.now()
 	u.mu.Lock()
 	if prev, dup := u.seen[key]; dup && now.Before(prev.expires) {
 		out, to := prev.data, prev.to
 		u.mu.Unlock()
 		if out != nil {
-			u.pc.WriteTo(out, to)
+			u.write(out, to)
 		}
-		return true
+		return
 	}
 	u.seen[key] = &sentResponse{expires: now.Add(u.keep)}
 	u.mu.Unlock()
+	u.dispatch(req, key, d.from, true)
+}
+
+func (u *udpRegistrar) dispatch(req *sip.Request, key txKey, from netip.AddrPort, remember bool) {
 	req.SetSource(from.String())
 	req.SetTransport("UDP")
-	go u.s.dispatch(u.s.handleRegister, req, &statelessTx{u: u, key: key, req: req, from: from})
-	return true
+	u.s.dispatch(u.s.handleRegister, req, &statelessTx{u: u, key: key, req: req, from: from, remember: remember})
+}
+
+func (u *udpRegistrar) write(data []byte, to netip.AddrPort) error {
+	if u.uc != nil {
+		_, err := u.uc.WriteToUDPAddrPort(data, to)
+		return err
+	}
+	_, err := u.pc.WriteTo(data, net.UDPAddrFromAddrPort(to))
+	return err
 }
 
 // sweep forgets responses older than Timer J.
@@ -87,13 +165,16 @@ func (u *udpRegistrar) sweep(now time.Time) {
 	}
 }
 
+var renderBufs = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 2048)) }}
+
 // statelessTx sends a response to where RFC 3261 §18.2.2 and RFC 3581 say
 // and remembers the final one for retransmissions.
 type statelessTx struct {
-	u    *udpRegistrar
-	key  string
-	req  *sip.Request
-	from net.Addr
+	u        *udpRegistrar
+	key      txKey
+	req      *sip.Request
+	from     netip.AddrPort
+	remember bool
 }
 
 func (t *statelessTx) Respond(res *sip.Response) error {
@@ -105,19 +186,22 @@ func (t *statelessTx) Respond(res *sip.Response) error {
 			if port == 0 {
 				port = sip.DefaultUdpPort
 			}
-			if ua, ok := t.from.(*net.UDPAddr); ok {
-				to = &net.UDPAddr{IP: ua.IP, Port: port, Zone: ua.Zone}
-			}
+			to = netip.AddrPortFrom(t.from.Addr(), uint16(port))
 		}
 	}
-	data := []byte(res.String())
-	if res.StatusCode >= 200 {
+	// Rendered into a pooled buffer and copied once at its exact size (it is
+	// kept for Timer J); String and a []byte conversion allocated twice.
+	buf := renderBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	res.StringWrite(buf)
+	data := bytes.Clone(buf.Bytes())
+	renderBufs.Put(buf)
+	if t.remember && res.StatusCode >= 200 {
 		t.u.mu.Lock()
 		if e := t.u.seen[t.key]; e != nil {
 			e.data, e.to = data, to
 		}
 		t.u.mu.Unlock()
 	}
-	_, err := t.u.pc.WriteTo(data, to)
-	return err
+	return t.u.write(data, to)
 }

@@ -15,7 +15,7 @@ type problem struct {
 }
 
 // singleHeaders may appear once at most (RFC 3261 §7.3.1, §20).
-var singleHeaders = []string{"Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type", "Expires", "Min-Expires", "Event"}
+var singleHeaderNames = [...]string{"Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length", "Content-Type", "Expires", "Min-Expires", "Event"}
 
 // compact forms of singleHeaders that sipgo keeps under their short names.
 var compactAliases = map[string]string{"Event": "o"}
@@ -40,13 +40,23 @@ func validateRequest(req *sip.Request) *problem {
 	if cseq == nil {
 		return &problem{400, "Missing CSeq"}
 	}
-	for _, name := range singleHeaders {
-		n := len(req.GetHeaders(name))
-		if alias, ok := compactAliases[name]; ok {
-			n += len(req.GetHeaders(alias))
+	// One pass over the headers (GetHeaders per name allocated and
+	// lower-cased each time); reported in singleHeaders order as before.
+	var counts [len(singleHeaderNames)]uint8
+	for _, h := range req.Headers() {
+		name := h.Name()
+		for i, sh := range singleHeaderNames {
+			if asciiEqualFold(name, sh) || compactAliases[sh] != "" && asciiEqualFold(name, compactAliases[sh]) {
+				if counts[i] < 2 {
+					counts[i]++
+				}
+				break
+			}
 		}
+	}
+	for i, n := range counts {
 		if n > 1 {
-			return &problem{400, "Duplicate " + name + " header"}
+			return &problem{400, "Duplicate " + singleHeaderNames[i] + " header"}
 		}
 	}
 	if cseq.MethodName != req.Method {
@@ -97,18 +107,30 @@ func rawContentLengthProblem(b []byte) string {
 	}
 	head, body := b[:end], b[end+4:]
 	declared := -1
-	lines := bytes.Split(head, []byte("\r\n"))
-	for _, line := range lines[1:] {
+	// Header lines after the start line, without allocating: this runs for
+	// every datagram.
+	first := true
+	for len(head) > 0 {
+		line := head
+		if i := bytes.Index(head, []byte("\r\n")); i >= 0 {
+			line, head = head[:i], head[i+2:]
+		} else {
+			head = nil
+		}
+		if first {
+			first = false
+			continue
+		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
 			continue
 		}
-		name := strings.ToLower(string(bytes.TrimSpace(line[:colon])))
-		if name != "content-length" && name != "l" {
+		name := bytes.TrimSpace(line[:colon])
+		if !bytes.EqualFold(name, []byte("content-length")) && !bytes.EqualFold(name, []byte("l")) {
 			continue
 		}
-		v, err := strconv.Atoi(string(bytes.TrimSpace(line[colon+1:])))
-		if err != nil || v < 0 {
+		v, ok := atoiBytes(bytes.TrimSpace(line[colon+1:]))
+		if !ok {
 			return "Invalid Content-Length"
 		}
 		if declared >= 0 && declared != v {
@@ -120,4 +142,46 @@ func rawContentLengthProblem(b []byte) string {
 		return "Content-Length larger than body"
 	}
 	return ""
+}
+
+// asciiEqualFold compares header names case-insensitively in ASCII only,
+// as sipgo's GetHeaders does.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// atoiBytes parses a non-negative decimal as strconv.Atoi would, without
+// converting plain digits to a string.
+func atoiBytes(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return atoiSlow(b)
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return atoiSlow(b) // signs and the like: strconv's rules
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func atoiSlow(b []byte) (int, bool) {
+	v, err := strconv.Atoi(string(b))
+	return v, err == nil && v >= 0
 }

@@ -2,8 +2,10 @@ package sip
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +182,52 @@ func FuzzValidateRequest(f *testing.F) {
 		}
 		if p.Code < 400 || p.Code > 599 || p.Reason == "" {
 			t.Fatalf("bad problem %+v", p)
+		}
+	})
+}
+
+// rawContentLengthProblemRef is the first, allocating version of
+// rawContentLengthProblem: the fuzz test below keeps the fast one equal to it.
+func rawContentLengthProblemRef(b []byte) string {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		return ""
+	}
+	head, body := b[:end], b[end+4:]
+	declared := -1
+	lines := bytes.Split(head, []byte("\r\n"))
+	for _, line := range lines[1:] {
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			continue
+		}
+		name := strings.ToLower(string(bytes.TrimSpace(line[:colon])))
+		if name != "content-length" && name != "l" {
+			continue
+		}
+		v, err := strconv.Atoi(string(bytes.TrimSpace(line[colon+1:])))
+		if err != nil || v < 0 {
+			return "Invalid Content-Length"
+		}
+		if declared >= 0 && declared != v {
+			return "Duplicate Content-Length header"
+		}
+		declared = v
+	}
+	if declared > len(body) {
+		return "Content-Length larger than body"
+	}
+	return ""
+}
+
+func FuzzRawContentLengthProblem(f *testing.F) {
+	for _, s := range []string{"REGISTER sip:a SIP/2.0\r\nContent-Length: 3\r\n\r\nabc", "X\r\nl: -0\r\n\r\n",
+		"X\r\nContent-Length: +2\r\nL:2\r\n\r\nab", "X\r\n\r\n", "X\r\nContent-Length: 99999999999999999999\r\n\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := rawContentLengthProblem(b), rawContentLengthProblemRef(b); got != want {
+			t.Fatalf("%q: got %q, reference %q", b, got, want)
 		}
 	})
 }
