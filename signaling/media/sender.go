@@ -155,6 +155,7 @@ type Capture struct {
 	Digits  chan byte
 	dtmf    DTMFDetector
 	lastSeq uint16
+	ssrc    uint32
 	started bool
 }
 
@@ -188,10 +189,13 @@ func (c *Capture) Sink(pkt []byte) {
 	default:
 		return
 	}
-	if c.started && h.seq-c.lastSeq > 0x8000 {
-		return // late or duplicate packet
+	// Late or duplicate packets of the stream are dropped; a new SSRC is a
+	// new stream (a B2BUA switching from its own audio to a bridged party,
+	// a phone restarting its sender) whose numbering starts anywhere.
+	if c.started && h.ssrc == c.ssrc && h.seq-c.lastSeq > 0x8000 {
+		return
 	}
-	c.started, c.lastSeq = true, h.seq
+	c.started, c.lastSeq, c.ssrc = true, h.seq, h.ssrc
 	select {
 	case c.Samples <- codec.Decode(make([]int16, 0, len(payload)), payload):
 	default:

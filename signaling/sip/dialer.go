@@ -389,6 +389,11 @@ func (l *outboundLeg) end() {
 	l.endOnce.Do(func() {
 		close(l.done)
 		l.s.legs.drop(l.callID)
+		if ep := l.media.Endpoint; ep != nil {
+			st := ep.Stats()
+			l.s.log.Debug("dialled leg ended", "call", l.callSid, "rtp_in", st.PacketsIn.Load(), "rtp_out", st.PacketsOut.Load(),
+				"foreign", st.Foreign.Load(), "rtcp_in", st.RTCPIn.Load())
+		}
 		l.release()
 		l.dc.Close()
 	})
