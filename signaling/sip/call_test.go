@@ -446,7 +446,9 @@ func TestBaresipAnswersDialClient(t *testing.T) {
 	// listens in half-second windows for up to 8 s.
 	talkCtx, stopTalking := context.WithCancel(ctx)
 	talking := make(chan error, 1)
-	go func() { talking <- caller.sender.PlayULaw(talkCtx, media.PCMU.Encode(nil, media.Tone(1000, 12*8000, 9000))) }()
+	go func() {
+		talking <- caller.sender.PlayULaw(talkCtx, media.PCMU.Encode(nil, media.Tone(1000, 12*8000, 9000)))
+	}()
 	windows, best600 := 0, 0.0
 	for deadline := time.Now().Add(8 * time.Second); windows < 4 && time.Now().Before(deadline); {
 		if n, r := caller.heard(500*time.Millisecond, 600); n >= 3000 && r >= 0.5 {
