@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,7 +182,8 @@ audio_alert		nil
 			defer cancel()
 			cmd := exec.CommandContext(cctx, baresip, "-f", dir, "-t", "20")
 			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
+			var mu sync.Mutex
+			cmd.Stdout, cmd.Stderr = lockedWriter{&mu, &out}, lockedWriter{&mu, &out}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +200,10 @@ audio_alert		nil
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			t.Fatalf("baresip did not register over %s; bindings %+v\n%s", tp, e.bindings("sip:dave@"+testDomain), lastLines(out.String(), 40))
+			mu.Lock()
+			output := out.String()
+			mu.Unlock()
+			t.Fatalf("baresip did not register over %s; bindings %+v\n%s", tp, e.bindings("sip:dave@"+testDomain), lastLines(output, 40))
 		})
 	}
 }
