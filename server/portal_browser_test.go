@@ -157,8 +157,14 @@ ParleyEmbed.mount(document.getElementById("p"), { fetchPortalUrl: async () => {
 		t.Fatalf("session cookie visible to scripts (%v)", err)
 	}
 
-	// A client registering elsewhere appears live.
-	registerClient(t, s, acct.Sid, "bob")
+	// A client registering elsewhere appears live: a real SIP REGISTER over
+	// TCP with an access token for client:bob.
+	key, err := s.Store().CreateKey(ctx, acct.Sid, "phones")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &msgServer{s: s, base: base, acct: acct, key: key}
+	newSIPPhone(t, m, "tcp").registerToken(m, "bob")
 	b.Poll(frame, `document.querySelector('[data-identity="client:bob"]')?.textContent.includes('available')`, 10*time.Second)
 	browsertest.Screenshot(t, tab, "portal-clients")
 
