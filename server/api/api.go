@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/usage"
 )
@@ -230,6 +231,30 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // leaf strips the .json suffix of the last path segment; ok is false without it.
+// owned fetches the resource whose sid (of kind prefix) is the path value
+// param, and answers 404 unless it belongs to the account in the path: the
+// one lookup behind applications, numbers and keys.
+func owned[T any](a *API, r *http.Request, p principal, param, prefix string,
+	fetch func(context.Context, string) (T, error), account func(T) string) (T, error) {
+	var zero T
+	acct, err := a.account(r.Context(), r, p, r.PathValue("account"))
+	if err != nil {
+		return zero, err
+	}
+	id, ok := leaf(r, param)
+	if !ok || !sid.Valid(prefix, id) {
+		return zero, notFound(r)
+	}
+	v, err := fetch(r.Context(), id)
+	if err != nil {
+		return zero, err
+	}
+	if account(v) != acct.Sid {
+		return zero, notFound(r)
+	}
+	return v, nil
+}
+
 func leaf(r *http.Request, name string) (string, bool) {
 	v := r.PathValue(name)
 	s, ok := strings.CutSuffix(v, ".json")

@@ -116,22 +116,7 @@ func ApplyApplicationParams(v url.Values, app *store.Application) error {
 }
 
 func (a *API) applicationOf(r *http.Request, p principal) (store.Application, error) {
-	acct, err := a.account(r.Context(), r, p, r.PathValue("account"))
-	if err != nil {
-		return store.Application{}, err
-	}
-	appSid, ok := leaf(r, "app")
-	if !ok || !sid.Valid(sid.Application, appSid) {
-		return store.Application{}, notFound(r)
-	}
-	app, err := a.store.Application(r.Context(), appSid)
-	if err != nil {
-		return store.Application{}, err
-	}
-	if app.AccountSid != acct.Sid {
-		return store.Application{}, notFound(r)
-	}
-	return app, nil
+	return owned(a, r, p, "app", sid.Application, a.store.Application, func(app store.Application) string { return app.AccountSid })
 }
 
 func (a *API) listApplications(r *http.Request, p principal) (int, any, error) {

@@ -40,22 +40,11 @@ func (a *API) keyOf(r *http.Request, p principal) (store.APIKey, error) {
 	if err := requireAccountCredentials(p); err != nil {
 		return store.APIKey{}, err
 	}
-	acct, err := a.account(r.Context(), r, p, r.PathValue("account"))
-	if err != nil {
-		return store.APIKey{}, err
-	}
-	keySid, ok := leaf(r, "key")
-	if !ok || !sid.Valid(sid.Key, keySid) {
+	k, err := owned(a, r, p, "key", sid.Key, a.store.Key, func(k store.APIKey) string { return k.AccountSid })
+	if err == nil && k.Revoked() {
 		return store.APIKey{}, notFound(r)
 	}
-	k, err := a.store.Key(r.Context(), keySid)
-	if err != nil {
-		return store.APIKey{}, err
-	}
-	if k.AccountSid != acct.Sid || k.Revoked() {
-		return store.APIKey{}, notFound(r)
-	}
-	return k, nil
+	return k, err
 }
 
 func (a *API) listKeys(r *http.Request, p principal) (int, any, error) {

@@ -74,22 +74,7 @@ func (a *API) numberParams(r *http.Request, v url.Values, n *store.IncomingNumbe
 }
 
 func (a *API) numberOf(r *http.Request, p principal) (store.IncomingNumber, error) {
-	acct, err := a.account(r.Context(), r, p, r.PathValue("account"))
-	if err != nil {
-		return store.IncomingNumber{}, err
-	}
-	numSid, ok := leaf(r, "number")
-	if !ok || !sid.Valid(sid.Number, numSid) {
-		return store.IncomingNumber{}, notFound(r)
-	}
-	n, err := a.store.IncomingNumber(r.Context(), numSid)
-	if err != nil {
-		return store.IncomingNumber{}, err
-	}
-	if n.AccountSid != acct.Sid {
-		return store.IncomingNumber{}, notFound(r)
-	}
-	return n, nil
+	return owned(a, r, p, "number", sid.Number, a.store.IncomingNumber, func(n store.IncomingNumber) string { return n.AccountSid })
 }
 
 func (a *API) listNumbers(r *http.Request, p principal) (int, any, error) {
