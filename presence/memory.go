@@ -158,7 +158,7 @@ func (m *Memory) Flush(ctx context.Context) error {
 	m.dirty = map[BindingKey]*Binding{}
 	m.mu.Unlock()
 
-	var ups []Binding
+	ups := make([]Binding, 0, len(batch))
 	var dels []BindingKey
 	for k, b := range batch {
 		if b == nil {

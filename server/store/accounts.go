@@ -165,6 +165,7 @@ func (s *Store) UpdateAccount(ctx context.Context, accountSid string, u AccountU
 	if err := tx.Commit(); err != nil {
 		return Account{}, fmt.Errorf("update account %s: %w", accountSid, err)
 	}
+	s.keys.forget() // the account's status is part of every cached signing key
 	return a, nil
 }
 

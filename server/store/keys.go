@@ -104,6 +104,7 @@ func (s *Store) RevokeKey(ctx context.Context, keySid string) error {
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", keySid, err)
 	}
+	s.keys.forget()
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("key %s: %w", keySid, ErrNotFound)
 	}
@@ -111,8 +112,13 @@ func (s *Store) RevokeKey(ctx context.Context, keySid string) error {
 }
 
 // SigningKey implements accesstoken.Keys: the key with its account's state.
+// Found keys are answered from memory for SigningKeyTTL (see keyCache).
 func (s *Store) SigningKey(ctx context.Context, keySid string) (accesstoken.SigningKey, error) {
-	var k accesstoken.SigningKey
+	now := time.Now()
+	k, ok, gen := s.keys.get(keySid, now)
+	if ok {
+		return k, nil
+	}
 	var revoked int64
 	var status string
 	err := s.R.QueryRowContext(ctx, `SELECT k.sid, k.account_sid, k.secret, coalesce(k.revoked_at, 0), a.status
@@ -126,5 +132,6 @@ func (s *Store) SigningKey(ctx context.Context, keySid string) (accesstoken.Sign
 	}
 	k.Revoked = revoked != 0
 	k.AccountActive = status == StatusActive
+	s.keys.put(k, gen, now)
 	return k, nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/internal/sid"
@@ -480,108 +479,6 @@ func (s *Store) RegistrationDomains(ctx context.Context) ([]string, error) {
 		out = append(out, d)
 	}
 	return out, rows.Err()
-}
-
-const (
-	bindingColumns    = 16
-	bindingsPerUpsert = 64 // 1 024 parameters, far below SQLite's limit
-)
-
-var upsertBindingsCache sync.Map // rows → SQL
-
-// upsertBindingsSQL is the upsert of n bindings in one statement.
-func upsertBindingsSQL(n int) string {
-	if q, ok := upsertBindingsCache.Load(n); ok {
-		return q.(string)
-	}
-	var b strings.Builder
-	b.WriteString(`INSERT INTO sip_bindings (account_sid, identity, binding_key, contact, instance_id, reg_id,
-			call_id, cseq, q, expires, transport, source, local_addr, flow_id, user_agent, date_updated) VALUES `)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-	}
-	b.WriteString(` ON CONFLICT (account_sid, identity, binding_key) DO UPDATE SET contact = excluded.contact,
-			instance_id = excluded.instance_id, reg_id = excluded.reg_id, call_id = excluded.call_id, cseq = excluded.cseq,
-			q = excluded.q, expires = excluded.expires, transport = excluded.transport, source = excluded.source,
-			local_addr = excluded.local_addr, flow_id = excluded.flow_id, user_agent = excluded.user_agent,
-			date_updated = excluded.date_updated`)
-	q := b.String()
-	upsertBindingsCache.Store(n, q)
-	return q
-}
-
-// SaveBindings implements presence.Persister: one transaction per batch.
-func (s *Store) SaveBindings(ctx context.Context, upserts []presence.Binding, deletes []presence.BindingKey) error {
-	if len(upserts) == 0 && len(deletes) == 0 {
-		return nil
-	}
-	tx, err := s.W.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("save bindings: %w", err)
-	}
-	defer tx.Rollback()
-	if len(deletes) > 0 {
-		del, err := tx.PrepareContext(ctx, `DELETE FROM sip_bindings WHERE account_sid = ? AND identity = ? AND binding_key = ?`)
-		if err != nil {
-			return fmt.Errorf("save bindings: %w", err)
-		}
-		defer del.Close()
-		for _, k := range deletes {
-			if _, err := del.ExecContext(ctx, k.AccountSid, k.Identity, k.Key); err != nil {
-				return fmt.Errorf("delete binding: %w", err)
-			}
-		}
-	}
-	// Many rows per statement: at thousands of registrations per second a
-	// statement (and a cgo call) per binding was most of the flush.
-	for len(upserts) > 0 {
-		n := min(len(upserts), bindingsPerUpsert)
-		args := make([]any, 0, n*bindingColumns)
-		for _, b := range upserts[:n] {
-			args = append(args, b.AccountSid, b.Identity, b.Key, b.Contact, b.InstanceID, b.RegID, b.CallID, int64(b.CSeq),
-				b.Q, ms(b.Expires), b.Transport, b.Source, b.Local, b.FlowID, b.UserAgent, ms(b.Updated))
-		}
-		if _, err := tx.ExecContext(ctx, upsertBindingsSQL(n), args...); err != nil {
-			return fmt.Errorf("upsert bindings: %w", err)
-		}
-		upserts = upserts[n:]
-	}
-	// Expired rows are dead weight: drop them in the same write.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sip_bindings WHERE expires <= ?`, ms(s.now())); err != nil {
-		return fmt.Errorf("purge expired bindings: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("save bindings: %w", err)
-	}
-	return nil
-}
-
-// LoadBindings implements presence.Persister.
-func (s *Store) LoadBindings(ctx context.Context, now time.Time) ([]presence.Binding, error) {
-	rows, err := s.R.QueryContext(ctx, `SELECT account_sid, identity, binding_key, contact, instance_id, reg_id, call_id, cseq, q,
-		expires, transport, source, local_addr, flow_id, user_agent, date_updated FROM sip_bindings WHERE expires > ?`, ms(now))
-	if err != nil {
-		return nil, fmt.Errorf("load bindings: %w", err)
-	}
-	defer rows.Close()
-	var out []presence.Binding
-	for rows.Next() {
-		var b presence.Binding
-		var cseq, exp, upd int64
-		if err := rows.Scan(&b.AccountSid, &b.Identity, &b.Key, &b.Contact, &b.InstanceID, &b.RegID, &b.CallID, &cseq, &b.Q,
-			&exp, &b.Transport, &b.Source, &b.Local, &b.FlowID, &b.UserAgent, &upd); err != nil {
-			return nil, fmt.Errorf("load bindings: %w", err)
-		}
-		b.CSeq, b.Expires, b.Updated = uint32(cseq), fromMS(exp), fromMS(upd)
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load bindings: %w", err)
-	}
-	return out, nil
 }
 
 var _ presence.Persister = (*Store)(nil)

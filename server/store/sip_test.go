@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/parleyhq/parley/presence"
@@ -287,7 +289,7 @@ func TestSaveManyBindings(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	s.now = func() time.Time { return now }
 	var bs []presence.Binding
-	for i := 0; i < 2*bindingsPerUpsert+7; i++ {
+	for i := 0; i < 2*bindingLogBatch+7; i++ {
 		c := fmt.Sprintf("sip:u%d@127.0.0.1:5070", i)
 		bs = append(bs, presence.Binding{AccountSid: "AC1", Identity: fmt.Sprintf("sip:u%d@example.com", i), Key: c, Contact: c,
 			CallID: "c", CSeq: 1, Expires: now.Add(time.Hour), Transport: "udp", Source: "127.0.0.1:5070", Updated: now})
@@ -309,5 +311,114 @@ func TestSaveManyBindings(t *testing.T) {
 		if b.CSeq != 2 {
 			t.Fatalf("not updated: %+v", b)
 		}
+	}
+}
+
+// TestBindingLogCompaction: the log is compacted once it has doubled, keeps
+// the latest state of every key, and drops removed, superseded and expired
+// rows.
+func TestBindingLogCompaction(t *testing.T) {
+	ctx := context.Background()
+	s := openSIPTestStore(t)
+	s.blog.slack = 10
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	s.now = func() time.Time { return now }
+	logRows := func() int {
+		var n int
+		if err := s.R.QueryRow(`SELECT count(*) FROM sip_binding_log`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	binding := func(i int, cseq uint32, exp time.Duration) presence.Binding {
+		c := fmt.Sprintf("sip:u%d@127.0.0.1:5070", i)
+		return presence.Binding{AccountSid: "AC1", Identity: fmt.Sprintf("sip:u%d@example.com", i), Key: c, Contact: c,
+			CallID: "c", CSeq: cseq, Expires: now.Add(exp), Transport: "udp", Source: "127.0.0.1:5070", Updated: now}
+	}
+	var bs []presence.Binding
+	for i := range 8 {
+		bs = append(bs, binding(i, 1, time.Hour))
+	}
+	if err := s.SaveBindings(ctx, bs, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Refresh every binding many times, remove one, let one expire.
+	maxRows := 0
+	for round := uint32(2); round < 40; round++ {
+		for i := range bs {
+			bs[i].CSeq = round
+		}
+		if err := s.SaveBindings(ctx, bs, nil); err != nil {
+			t.Fatal(err)
+		}
+		maxRows = max(maxRows, logRows())
+	}
+	if err := s.SaveBindings(ctx, []presence.Binding{binding(6, 99, time.Minute)}, []presence.BindingKey{bs[7].BindingKey()}); err != nil {
+		t.Fatal(err)
+	}
+	if maxRows > 2*8+10+8 {
+		t.Fatalf("log grew to %d rows for 8 bindings: not compacted", maxRows)
+	}
+	got, err := s.LoadBindings(ctx, now)
+	if err != nil || len(got) != 7 {
+		t.Fatalf("loaded %d bindings (%v), want 7", len(got), err)
+	}
+	for _, b := range got {
+		want := uint32(39)
+		if b.Key == bs[6].Key {
+			want = 99
+		}
+		if b.CSeq != want || b.Key == bs[7].Key {
+			t.Fatalf("wrong state after compactions: %+v", b)
+		}
+	}
+	// Compacting after u6 expired keeps exactly the six live bindings.
+	now = now.Add(2 * time.Minute)
+	if err := s.compactBindingLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := logRows(); n != 6 {
+		t.Fatalf("%d log rows after compaction, want 6", n)
+	}
+	if got, _ := s.LoadBindings(ctx, now); len(got) != 6 {
+		t.Fatalf("loaded %d bindings after compaction, want 6", len(got))
+	}
+}
+
+// TestBindingLogMigration: bindings saved by a server before the log
+// (table sip_bindings) are restored after the upgrade.
+func TestBindingLogMigration(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "old.db")
+	old := fstest.MapFS{}
+	err := fs.WalkDir(CoreMigrations(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || p >= "0007" {
+			return err
+		}
+		data, err := fs.ReadFile(CoreMigrations(), p)
+		old[p] = &fstest.MapFile{Data: data}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenDB(ctx, file, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).UnixMilli()
+	if _, err := db.W.Exec(`INSERT INTO sip_bindings (account_sid, identity, binding_key, contact, call_id, cseq, expires, transport, source, date_updated)
+		VALUES ('AC1', 'sip:alice@example.com', 'sip:alice@127.0.0.1:5070', 'sip:alice@127.0.0.1:5070', 'c1', 3, ?, 'udp', '127.0.0.1:5070', 1)`, exp); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	st, err := Open(ctx, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.LoadBindings(ctx, time.Now())
+	if err != nil || len(got) != 1 || got[0].Identity != "sip:alice@example.com" || got[0].CSeq != 3 || got[0].Expires.UnixMilli() != exp {
+		t.Fatalf("migrated bindings: %+v %v", got, err)
 	}
 }

@@ -24,7 +24,9 @@ func CoreMigrations() fs.FS {
 // Store is the core database with its repositories.
 type Store struct {
 	*DB
-	now func() time.Time
+	now  func() time.Time
+	keys *keyCache
+	blog *bindingLog
 }
 
 // Open opens the core database at file and migrates it to the latest schema.
@@ -33,7 +35,12 @@ func Open(ctx context.Context, file string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{DB: db, now: time.Now}, nil
+	s := &Store{DB: db, now: time.Now, keys: newKeyCache(SigningKeyTTL), blog: &bindingLog{slack: bindingLogSlack}}
+	if err := s.moveLegacyBindings(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Page selects a window of a list: Page is zero-based.
