@@ -1,11 +1,22 @@
 package accesstoken
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"math"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -37,6 +48,15 @@ type IncomingGrant struct {
 type OutgoingGrant struct {
 	ApplicationSid string         `json:"application_sid"`
 	Params         map[string]any `json:"params,omitempty"`
+}
+
+// UnmarshalJSON keeps the numbers of Params as sent (json.Number), as
+// tokens were always decoded.
+func (g *OutgoingGrant) UnmarshalJSON(b []byte) error {
+	type plain OutgoingGrant
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	return dec.Decode((*plain)(g))
 }
 
 // IncomingAllowed reports whether the grants make the identity reachable.
@@ -174,59 +194,173 @@ type Keys interface {
 	SigningKey(ctx context.Context, keySid string) (SigningKey, error)
 }
 
-// Verifier checks tokens against the keys of this server.
+// Verifier checks tokens against the keys of this server. Use it by pointer.
 type Verifier struct {
 	Keys   Keys
 	Now    func() time.Time // default time.Now
 	Leeway time.Duration    // tolerated clock skew for exp and nbf
+
+	macs  sync.Map // secret → *sync.Pool of HMAC-SHA256 keyed with it
+	nmacs atomic.Int32
 }
 
-type tokenClaims struct {
-	jwt.RegisteredClaims
-	Grants Grants `json:"grants"`
+// maxPooledSecrets bounds the HMAC pools (one per signing secret in use).
+const maxPooledSecrets = 1024
+
+// signatureValid compares sig with HMAC-SHA256(secret, signed), with an HMAC
+// from the secret's pool: a new one per token was a third of Verify's
+// allocations.
+func (v *Verifier) signatureValid(secret, signed string, sig []byte) bool {
+	var pool *sync.Pool
+	if p, ok := v.macs.Load(secret); ok {
+		pool = p.(*sync.Pool)
+	} else if v.nmacs.Load() < maxPooledSecrets {
+		p, loaded := v.macs.LoadOrStore(secret, &sync.Pool{New: func() any { return hmac.New(sha256.New, []byte(secret)) }})
+		if !loaded {
+			v.nmacs.Add(1)
+		}
+		pool = p.(*sync.Pool)
+	}
+	var mac hash.Hash
+	if pool != nil {
+		mac = pool.Get().(hash.Hash)
+		defer pool.Put(mac)
+		mac.Reset()
+	} else {
+		mac = hmac.New(sha256.New, []byte(secret))
+	}
+	mac.Write(readOnlyBytes(signed))
+	var sum [sha256.Size]byte
+	return hmac.Equal(mac.Sum(sum[:0]), sig)
 }
+
+// segmentBufs holds decoding buffers for claims segments.
+var segmentBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// readOnlyBytes views s as bytes without copying; the callers (base64
+// decoding, hashing) only read them.
+func readOnlyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // MaxTokenBytes bounds the tokens Verify will parse.
 const MaxTokenBytes = 8 << 10
 
+// canonicalHeader is the encoded header that Mint and the well-known helper
+// libraries write ({"alg":"HS256","cty":"twilio-fpa;v=1","typ":"JWT"}, keys
+// sorted): Verify recognises it without decoding it.
+var canonicalHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","cty":"` + ContentType + `","typ":"JWT"}`))
+
+// wireClaims is the claims segment as sent.
+type wireClaims struct {
+	Issuer    string       `json:"iss"`
+	Subject   string       `json:"sub"`
+	ID        string       `json:"jti"`
+	ExpiresAt *numericDate `json:"exp"`
+	NotBefore *numericDate `json:"nbf"`
+	IssuedAt  *numericDate `json:"iat"`
+	Grants    Grants       `json:"grants"`
+}
+
+// numericDate is a JWT time (RFC 7519 §2): seconds since the epoch, possibly
+// fractional, truncated to whole seconds.
+type numericDate struct{ time.Time }
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	n := json.Number(b) // a JSON number: the decoder has checked its syntax
+	if len(b) > 0 && b[0] == '"' {
+		// A string holding a number, as the JWT library accepts.
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("numeric date %s: %w", b, err)
+		}
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil {
+		return fmt.Errorf("numeric date %s: %w", b, err)
+	}
+	sec, frac := math.Modf(f)
+	d.Time = time.Unix(int64(sec), int64(frac*1e9)).Truncate(time.Second)
+	return nil
+}
+
+// decodeClaims decodes the claims segment with encoding/json, for what
+// parseClaims leaves to it.
+func decodeClaims(raw []byte) (wireClaims, error) {
+	var tc wireClaims
+	if err := json.Unmarshal(raw, &tc); err == nil {
+		return tc, nil
+	}
+	// The library reads the first JSON value and ignores what follows it:
+	// so does Verify, on this slower path.
+	tc = wireClaims{}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	err := dec.Decode(&tc)
+	return tc, err
+}
+
 // Verify checks a token's format, signature, key, account and validity window.
+//
+// It parses the JWT itself (HS256 is the only algorithm tokens may use): on
+// the registrar's Bearer path the general-purpose library, which decodes the
+// header into a map and every time claim twice, was most of the cost of a
+// registration. Its verdicts are the library's (see verify_test.go).
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenBytes)
 	}
-	var key SigningKey
-	var tc tokenClaims
-	parser := jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithJSONNumber())
-	_, err := parser.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
-		if alg, _ := t.Header["alg"].(string); alg != "HS256" {
-			return nil, fmt.Errorf("%w: %q (want HS256)", ErrAlgorithm, t.Header["alg"])
-		}
-		if cty, _ := t.Header["cty"].(string); cty != ContentType {
-			return nil, fmt.Errorf("%w: got %q", ErrContentType, t.Header["cty"])
-		}
-		if tc.Issuer == "" {
-			return nil, fmt.Errorf("%w: no iss claim", ErrMalformed)
-		}
-		k, err := v.Keys.SigningKey(ctx, tc.Issuer)
+	head, rest, ok1 := strings.Cut(token, ".")
+	body, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(sig, ".") {
+		return Claims{}, fmt.Errorf("%w: not three segments", ErrMalformed)
+	}
+	var alg, cty any = "HS256", ContentType
+	if head != canonicalHeader {
+		raw, err := base64.RawURLEncoding.DecodeString(head)
 		if err != nil {
-			if errors.Is(err, ErrUnknownKey) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("%w: %w", errKeyLookup, err)
+			return Claims{}, fmt.Errorf("%w: header: %w", ErrMalformed, err)
 		}
-		key = k
-		return []byte(k.Secret), nil
-	})
+		var h map[string]any
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return Claims{}, fmt.Errorf("%w: header: %w", ErrMalformed, err)
+		}
+		alg, cty = h["alg"], h["cty"]
+	}
+	bp := segmentBufs.Get().(*[]byte)
+	defer segmentBufs.Put(bp)
+	raw, err := base64.RawURLEncoding.AppendDecode((*bp)[:0], readOnlyBytes(body))
+	*bp = raw[:0]
 	if err != nil {
-		for _, r := range reasons {
-			if errors.Is(err, r) {
-				return Claims{}, err
-			}
+		return Claims{}, fmt.Errorf("%w: claims: %w", ErrMalformed, err)
+	}
+	tc, fast := parseClaims(raw)
+	if !fast {
+		tc, err = decodeClaims(raw)
+	}
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: claims: %w", ErrMalformed, err)
+	}
+	var sum [sha256.Size]byte
+	got, err := base64.RawURLEncoding.AppendDecode(sum[:0], readOnlyBytes(sig))
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: signature: %w", ErrMalformed, err)
+	}
+	if s, _ := alg.(string); s != "HS256" {
+		return Claims{}, fmt.Errorf("%w: %q (want HS256)", ErrAlgorithm, alg)
+	}
+	if s, _ := cty.(string); s != ContentType {
+		return Claims{}, fmt.Errorf("%w: got %q", ErrContentType, cty)
+	}
+	if tc.Issuer == "" {
+		return Claims{}, fmt.Errorf("%w: no iss claim", ErrMalformed)
+	}
+	key, err := v.Keys.SigningKey(ctx, tc.Issuer)
+	if err != nil {
+		if errors.Is(err, ErrUnknownKey) {
+			return Claims{}, err
 		}
-		if errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-			return Claims{}, fmt.Errorf("%w", ErrSignature)
-		}
-		return Claims{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return Claims{}, fmt.Errorf("%w: %w", errKeyLookup, err)
+	}
+	if !v.signatureValid(key.Secret, token[:len(head)+1+len(body)], got) {
+		return Claims{}, fmt.Errorf("%w", ErrSignature)
 	}
 	if key.Revoked {
 		return Claims{}, fmt.Errorf("%w: %s", ErrKeyRevoked, key.Sid)
