@@ -235,6 +235,11 @@ func (g *Gateway) Ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, cal
 // message once). It fails when that session is gone or not registered.
 func (g *Gateway) DeliverTo(flowID, from, to, body string) error {
 	s := g.session(flowID)
+	if s != nil {
+		// The binding is announced while the session registers: deliver
+		// after its registered frame.
+		s.registerAnswered()
+	}
 	if s == nil || !s.registered() {
 		return errors.New("webrtc: browser session gone")
 	}

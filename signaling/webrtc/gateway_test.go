@@ -3,6 +3,7 @@ package webrtc
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/parleyhq/parley/presence"
+	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/signaling/sip"
 )
 
@@ -190,5 +192,68 @@ func TestMessagesHookAndDelivery(t *testing.T) {
 	}
 	if f := a.expect(TypeMessage, 5*time.Second); f.From != "client:bob" || f.Body != "hello" {
 		t.Fatalf("message: %+v", f)
+	}
+}
+
+// slowAnnounce is a registry whose Apply lets a change's subscriber run
+// before it returns, as a busy machine may: the session is then still
+// registering when the subscriber delivers.
+type slowAnnounce struct {
+	presence.Registry
+	onApply func(presence.Update)
+}
+
+func (r slowAnnounce) Apply(ctx context.Context, u presence.Update) ([]presence.Binding, error) {
+	bs, err := r.Registry.Apply(ctx, u)
+	if err == nil {
+		r.onApply(u)
+	}
+	return bs, err
+}
+
+// TestMessageDeliveredAsBindingAppears: presence announces a browser's
+// binding while the session is still registering; a message delivered then
+// (as the messaging service does with stored messages) is accepted and
+// arrives after the registered frame.
+func TestMessageDeliveredAsBindingAppears(t *testing.T) {
+	e := newTestEnv(t, nil, nil)
+	delivered := make(chan error, 1)
+	var gw *Gateway
+	reg := slowAnnounce{Registry: e.reg, onApply: func(u presence.Update) {
+		go func() { delivered <- gw.DeliverTo(u.Contacts[0].FlowID, "client:ops", u.Identity, "stored while away") }()
+		time.Sleep(200 * time.Millisecond) // the delivery runs first
+	}}
+	var err error
+	gw, err = New(Config{IncludeLoopback: true, AuthTimeout: 2 * time.Second}, Deps{Tokens: &accesstoken.Verifier{Keys: e.st},
+		Registry: reg, Ports: e.ports, MediaAddr: lo, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(func() { srv.CloseClientConnections(); gw.Close(); srv.Close() })
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteJSON(Frame{V: ProtocolVersion, Type: TypeRegister, Token: e.token("web", true, "", time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	next := func() Frame {
+		var f Frame
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := c.ReadJSON(&f); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := next(); f.Type != TypeRegistered {
+		t.Fatalf("first frame %+v, want registered", f)
+	}
+	if err := <-delivered; err != nil {
+		t.Fatalf("delivery as the binding appeared: %v", err)
+	}
+	if f := next(); f.Type != TypeMessage || f.Body != "stored while away" {
+		t.Fatalf("second frame %+v, want the message", f)
 	}
 }

@@ -43,6 +43,10 @@ type session struct {
 	expTimer  *time.Timer
 	legs      map[string]*leg // by call sid
 	refs      map[string]*leg // outgoing calls by the client's ref
+	// registering is closed when a register in progress has answered; nil
+	// when none is. Presence announces the binding before that answer, and
+	// a message delivered meanwhile must follow the registered frame.
+	registering chan struct{}
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -51,6 +55,24 @@ type session struct {
 func newSession(g *Gateway, conn *websocket.Conn, r *http.Request) *session {
 	return &session{g: g, conn: conn, flow: newFlowID(), remote: remoteIP(r), ua: r.UserAgent(),
 		legs: map[string]*leg{}, refs: map[string]*leg{}, done: make(chan struct{})}
+}
+
+// registerAnswered waits (at most a few seconds) until a register in
+// progress has answered.
+func (s *session) registerAnswered() {
+	s.mu.Lock()
+	w := s.registering
+	s.mu.Unlock()
+	if w == nil {
+		return
+	}
+	t := time.NewTimer(3 * time.Second)
+	defer t.Stop()
+	select {
+	case <-w:
+	case <-s.done:
+	case <-t.C:
+	}
 }
 
 func (s *session) registered() bool {
@@ -299,7 +321,17 @@ func (s *session) register(f Frame) {
 	}
 	s.cseq++
 	cseq, wasBound := s.cseq, s.bound
+	answered := make(chan struct{})
+	s.registering = answered
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.registering == answered {
+			s.registering = nil
+		}
+		s.mu.Unlock()
+		close(answered)
+	}()
 	now := s.g.deps.Now()
 	identity := sip.ClientIdentity(claims.Grants.Identity)
 	if incoming {
