@@ -25,12 +25,17 @@ import (
 // REGISTER datagram and queues it: parsing and handling happen on a pool of
 // long-lived workers (no goroutine, and no stack growth, per request), so
 // that the one reader keeps draining the socket while every CPU works.
+//
+// A REGISTER without credentials is not remembered at all: its answer (a
+// challenge, or a rejection) changes no state, so a retransmission is simply
+// answered again (with a fresh nonce), as RFC 3261 §8.2.7 allows.
 type udpRegistrar struct {
 	s    *Server
 	pc   net.PacketConn
 	uc   *net.UDPConn // pc when it is one: sends without allocating an address
 	keep time.Duration
 	work chan datagram
+	out  chan outDatagram // responses for the sender (nil: written directly)
 
 	mu   sync.Mutex
 	seen map[txKey]*sentResponse
@@ -39,6 +44,7 @@ type udpRegistrar struct {
 type datagram struct {
 	data []byte
 	from netip.AddrPort
+	buf  *[]byte // data's pooled buffer, returned after process
 }
 
 type txKey struct {
@@ -62,6 +68,14 @@ const registerQueue = 1024
 func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
 	u := &udpRegistrar{s: s, pc: pc, keep: sip.Timer_J, seen: map[txKey]*sentResponse{}, work: make(chan datagram, registerQueue)}
 	u.uc, _ = pc.(*net.UDPConn)
+	if u.uc != nil {
+		u.out = make(chan outDatagram, registerQueue)
+		v4 := false
+		if la, ok := u.uc.LocalAddr().(*net.UDPAddr); ok {
+			v4 = la.IP.To4() != nil
+		}
+		go u.sender(newBatchWriter(u.uc), v4)
+	}
 	// Handlers mostly compute; a few wait on the database (credential
 	// lookups of domains not in the index): more workers than CPUs.
 	for range max(8, 4*runtime.GOMAXPROCS(0)) {
@@ -76,6 +90,10 @@ func (u *udpRegistrar) worker() {
 		select {
 		case d := <-u.work:
 			u.process(parser, d)
+			if d.buf != nil && cap(*d.buf) <= 64<<10 {
+				*d.buf = d.data[:0]
+				datagramBufs.Put(d.buf)
+			}
 		case <-u.s.closed:
 			return
 		}
@@ -95,12 +113,18 @@ func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
 		// Pre-RFC 3261 clients: let the transaction layer match them.
 		return false
 	}
+	bp := datagramBufs.Get().(*[]byte)
+	*bp = append((*bp)[:0], data...)
 	select {
-	case u.work <- datagram{data: bytes.Clone(data), from: from}:
+	case u.work <- datagram{data: *bp, from: from, buf: bp}:
 	case <-u.s.closed:
 	}
 	return true
 }
+
+// datagramBufs recycles the copies of queued datagrams: process is done with
+// one when it returns (sipgo's parser copies what it keeps).
+var datagramBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // process parses and handles one REGISTER datagram.
 func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
@@ -123,6 +147,15 @@ func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
 		u.dispatch(req, txKey{}, d.from, false)
 		return
 	}
+	if req.GetHeader("Authorization") == nil {
+		// Without credentials the answer (a challenge, or a rejection of
+		// the request) changes nothing here: each copy of the request is
+		// answered anew, as RFC 3261 §8.2.7 lets a stateless UAS do, and
+		// nothing is kept for Timer J. That is half of a Digest
+		// registration's requests.
+		u.dispatch(req, txKey{}, d.from, false)
+		return
+	}
 	key := txKey{branch, d.from}
 	now := u.s.now()
 	u.mu.Lock()
@@ -130,7 +163,7 @@ func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
 		out, to := prev.data, prev.to
 		u.mu.Unlock()
 		if out != nil {
-			u.write(out, to)
+			u.send(out, to)
 		}
 		return
 	}
@@ -203,5 +236,6 @@ func (t *statelessTx) Respond(res *sip.Response) error {
 		}
 		t.u.mu.Unlock()
 	}
-	return t.u.write(data, to)
+	t.u.send(data, to)
+	return nil
 }

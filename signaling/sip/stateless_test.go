@@ -43,11 +43,18 @@ func TestStatelessUDPRegisterRetransmissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// A retransmitted request gets the very same response (same nonce).
+	// A retransmitted request without credentials is challenged again (a
+	// stateless answer, RFC 3261 §8.2.7), and nothing is kept for it.
 	first := udpExchange(t, conn, registerMsg("b1", 1, ""))
 	again := udpExchange(t, conn, registerMsg("b1", 1, ""))
-	if !strings.HasPrefix(first, "SIP/2.0 401") || first != again {
-		t.Fatalf("retransmission answered differently:\n%s\n---\n%s", first, again)
+	if !strings.HasPrefix(first, "SIP/2.0 401") || !strings.HasPrefix(again, "SIP/2.0 401") {
+		t.Fatalf("unauthenticated retransmission:\n%s\n---\n%s", first, again)
+	}
+	e.srv.udpReg.mu.Lock()
+	kept := len(e.srv.udpReg.seen)
+	e.srv.udpReg.mu.Unlock()
+	if kept != 0 {
+		t.Fatalf("%d responses kept for challenges", kept)
 	}
 	res, err := sip.ParseMessage([]byte(first))
 	if err != nil {
@@ -94,5 +101,68 @@ func TestUDPRegisterThroughTransactions(t *testing.T) {
 	}
 	if bs := e.bindings("sip:alice@" + testDomain); len(bs) != 1 || bs[0].Transport != "udp" {
 		t.Fatalf("bindings %+v", bs)
+	}
+}
+
+// TestStatelessUDPSendFamilies: the batched sender answers on an IPv6 socket,
+// and on a dual-stack one to an IPv4 client (through a v4-mapped address).
+func TestStatelessUDPSendFamilies(t *testing.T) {
+	probe, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	probe.Close()
+	for _, tt := range []struct{ listen, dial string }{
+		{"[::1]:0", "[::1]"},
+		{"[::]:0", "127.0.0.1"},
+	} {
+		t.Run(tt.listen+" from "+tt.dial, func(t *testing.T) {
+			e := newEnv(t, "", func(c *Config) { c.UDP = tt.listen })
+			_, port, _ := net.SplitHostPort(e.addr("udp"))
+			conn, err := net.Dial("udp", net.JoinHostPort(strings.Trim(tt.dial, "[]"), port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if got := udpExchange(t, conn, registerMsg("fam1", 1, "")); !strings.HasPrefix(got, "SIP/2.0 401") {
+				t.Fatalf("response:\n%s", got)
+			}
+		})
+	}
+}
+
+// TestStatelessUDPBurst: a burst of REGISTERs far larger than one sendmmsg
+// batch is answered in full, each transaction once.
+func TestStatelessUDPBurst(t *testing.T) {
+	e := newEnv(t, "", nil)
+	conn, err := net.Dial("udp", e.addr("udp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.UDPConn).SetReadBuffer(4 << 20)
+	const n = 500
+	for i := range n {
+		if _, err := conn.Write([]byte(registerMsg(fmt.Sprintf("burst%d", i), 1, ""))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	buf := make([]byte, 8192)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for len(seen) < n {
+		k, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("%d of %d answered: %v", len(seen), n, err)
+		}
+		res, err := sip.ParseMessage(buf[:k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		branch, _ := res.(*sip.Response).Via().Params.Get("branch")
+		if seen[branch] {
+			t.Fatalf("%s answered twice", branch)
+		}
+		seen[branch] = true
 	}
 }
