@@ -44,7 +44,6 @@ func OpenDB(ctx context.Context, file string, migrations fs.FS) (*DB, error) {
 	}
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("_txlock", "immediate")
-	wq.Set("_cache_size", "-65536")
 	w, err := sql.Open("sqlite3", "file:"+file+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", file, err)
