@@ -297,8 +297,7 @@ func (m *Memory) Apply(ctx context.Context, u Update) ([]Binding, error) {
 			b := c
 			b.AccountSid, b.Identity, b.CallID, b.CSeq, b.Updated = u.AccountSid, u.Identity, u.CallID, u.CSeq, now
 			m.put(&b)
-			cp := b
-			m.dirty[b.BindingKey()] = &cp
+			m.dirty[b.BindingKey()] = &b // bindings are never changed once put: Flush may share it
 		}
 	}
 	out := sortedBindings(st, now)
