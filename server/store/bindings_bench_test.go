@@ -67,3 +67,44 @@ func BenchmarkSaveBindings(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCompactBindingLog: one compaction of a log holding two rows for
+// each of 100 000 bindings (the point at which SaveBindings compacts), the
+// time the writer is held.
+//
+//	go test ./server/store -run '^$' -bench CompactBindingLog -benchtime 5x
+func BenchmarkCompactBindingLog(b *testing.B) {
+	const users = 100_000
+	ctx := context.Background()
+	now := time.Now()
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		st, err := Open(ctx, filepath.Join(b.TempDir(), "parley.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.blog.slack = 1 << 40 // no compaction while filling
+		for gen := range 2 {
+			for i := 0; i < users; i += 1000 {
+				ups := make([]presence.Binding, 0, 1000)
+				for j := i; j < i+1000; j++ {
+					c := fmt.Sprintf("sip:u%06d@127.0.0.1:15080", j)
+					ups = append(ups, presence.Binding{AccountSid: "AC0123456789abcdef0123456789abcdef", Identity: fmt.Sprintf("sip:u%06d@bench.test", j),
+						Key: c, Contact: c, CallID: fmt.Sprintf("%d-%d", gen, j), CSeq: uint32(gen + 1), Expires: now.Add(time.Hour), Transport: "udp", Updated: now})
+				}
+				if err := st.SaveBindings(ctx, ups, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		st.blog.mu.Lock()
+		b.StartTimer()
+		err = st.compactBindingLog(ctx)
+		b.StopTimer()
+		st.blog.mu.Unlock()
+		if err != nil || st.blog.rows != users {
+			b.Fatalf("compaction: %v, %d rows left", err, st.blog.rows)
+		}
+		st.Close()
+	}
+}
