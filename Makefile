@@ -56,6 +56,8 @@ bench:
 	$(GO) test -run '^$$' -bench TriggerLatency -benchtime 300x ./usage/
 	$(GO) test -run '^$$' -bench ConcurrentBridges -benchtime 1x ./signaling/media/
 	$(GO) test -run '^$$' -bench SIPMessage -benchtime 5000x ./server/
+	$(GO) test -run '^$$' -bench Verify ./presence/accesstoken/
+	$(GO) test -run '^$$' -bench 'SaveBindings|CompactBindingLog' -benchtime 50x ./server/store/
 
 ## bench-webrtc: registered browser sessions and browser↔SIP bridged calls (pion load), server CPU/RSS
 bench-webrtc:
