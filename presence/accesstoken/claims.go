@@ -1,9 +1,7 @@
 package accesstoken
 
 import (
-	"math"
 	"strconv"
-	"time"
 )
 
 // parseClaims decodes the claims segment of the tokens this server and the
@@ -165,8 +163,7 @@ func (p *claimsParser) date(out **numericDate) bool {
 	if err != nil {
 		return false
 	}
-	sec, frac := math.Modf(f)
-	*out = &numericDate{time.Unix(int64(sec), int64(frac*1e9)).Truncate(time.Second)}
+	*out = &numericDate{dateFromSeconds(f)}
 	return true
 }
 

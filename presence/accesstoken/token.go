@@ -276,9 +276,15 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("numeric date %s: %w", b, err)
 	}
-	sec, frac := math.Modf(f)
-	d.Time = time.Unix(int64(sec), int64(frac*1e9)).Truncate(time.Second)
+	d.Time = dateFromSeconds(f)
 	return nil
+}
+
+// dateFromSeconds is the time of a NumericDate, truncated to seconds as the
+// JWT library does.
+func dateFromSeconds(f float64) time.Time {
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).Truncate(time.Second)
 }
 
 // decodeClaims decodes the claims segment with encoding/json, for what

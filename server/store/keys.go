@@ -114,7 +114,7 @@ func (s *Store) RevokeKey(ctx context.Context, keySid string) error {
 // SigningKey implements accesstoken.Keys: the key with its account's state.
 // Found keys are answered from memory for SigningKeyTTL (see keyCache).
 func (s *Store) SigningKey(ctx context.Context, keySid string) (accesstoken.SigningKey, error) {
-	now := time.Now()
+	now := s.now()
 	k, ok, gen := s.keys.get(keySid, now)
 	if ok {
 		return k, nil

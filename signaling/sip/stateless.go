@@ -70,11 +70,7 @@ func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
 	u.uc, _ = pc.(*net.UDPConn)
 	if u.uc != nil {
 		u.out = make(chan outDatagram, registerQueue)
-		v4 := false
-		if la, ok := u.uc.LocalAddr().(*net.UDPAddr); ok {
-			v4 = la.IP.To4() != nil
-		}
-		go u.sender(newBatchWriter(u.uc), v4)
+		go u.sender(newBatchWriter(u.uc))
 	}
 	// Handlers mostly compute; a few wait on the database (credential
 	// lookups of domains not in the index): more workers than CPUs.

@@ -29,12 +29,13 @@ type batchWriter interface {
 	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
-// newBatchWriter returns a sendmmsg writer for uc, matching its family.
-func newBatchWriter(uc *net.UDPConn) batchWriter {
+// newBatchWriter returns a sendmmsg writer for uc, matching its family, and
+// whether that family is IPv4.
+func newBatchWriter(uc *net.UDPConn) (w batchWriter, v4 bool) {
 	if la, ok := uc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
-		return ipv4.NewPacketConn(uc)
+		return ipv4.NewPacketConn(uc), true
 	}
-	return ipv6.NewPacketConn(uc)
+	return ipv6.NewPacketConn(uc), false
 }
 
 // send queues a datagram for the sender.
@@ -57,10 +58,10 @@ func (u *udpRegistrar) sender(w batchWriter, v4 bool) {
 	ips := make([][16]byte, maxSendBatch)
 	fill := func(i int, d outDatagram) {
 		a := d.to.Addr()
-		if v4 && a.Is4In6() {
+		if v4 {
 			a = a.Unmap()
-		} else if !v4 && a.Is4() {
-			a = netip.AddrFrom16(a.As16())
+		} else if a.Is4() {
+			a = netip.AddrFrom16(a.As16()) // v4-mapped, for a dual-stack socket
 		}
 		ips[i] = a.As16()
 		if a.Is4() {
