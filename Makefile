@@ -23,8 +23,14 @@ run: build
 	./$(BIN) serve
 
 ## test: install what the suite needs (as root), lint, then every test with the race detector
+## (but one: attaching chromedp v0.14.2 to the portal's out-of-process iframe races inside chromedp,
+## whose attach walks the frame's node map while its event loop writes it, cf. chromedp/chromedp#739;
+## that test runs in a second pass without -race, and the portal's server code stays race-tested
+## by server/partners_test.go: portal sessions over REST and the live presence WebSocket)
+BROWSER_IFRAME_TESTS = ^TestPortalInBrowser$$
 test: deps jsdeps lint
-	PARLEY_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 14m ./...
+	PARLEY_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 14m -skip '$(BROWSER_IFRAME_TESTS)' ./...
+	PARLEY_REQUIRE_PEERS=1 $(GO) test -count=1 -timeout 5m -run '$(BROWSER_IFRAME_TESTS)' ./server/
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
