@@ -32,7 +32,7 @@ func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c
 func (c *clock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dbPath  string
 	st      *store.Store
 	reg     *presence.Memory
@@ -46,7 +46,7 @@ type env struct {
 	recordings string
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("PARLEY_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -67,13 +67,13 @@ func loopbackConfig() Config {
 // newEnv opens a store in dbPath (a fresh temp file when ""), seeds an account
 // with domain pbx.test and users alice, bob and carol, and starts a registry
 // and a server on loopback.
-func newEnv(t *testing.T, dbPath string, mutate func(*Config)) *env {
+func newEnv(t testing.TB, dbPath string, mutate func(*Config)) *env {
 	t.Helper()
 	return newEnvWith(t, dbPath, mutate, nil)
 }
 
 // newEnvWith is newEnv with prepare called on the server before it listens.
-func newEnvWith(t *testing.T, dbPath string, mutate func(*Config), prepare func(*env)) *env {
+func newEnvWith(t testing.TB, dbPath string, mutate func(*Config), prepare func(*env)) *env {
 	t.Helper()
 	ctx := context.Background()
 	if dbPath == "" {
@@ -185,7 +185,7 @@ func (e *env) addr(transport string) string { return e.srv.Addr(transport).Strin
 // client is a sipgo user agent that talks to the env over one transport and
 // answers requests sent back to it.
 type client struct {
-	t         *testing.T
+	t         testing.TB
 	e         *env
 	transport string
 	ua        *sipgo.UserAgent

@@ -68,7 +68,7 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responde
 		s.respond(tx, req, code, reason, extra...)
 		return principal{}, false
 	}
-	hdrs := req.GetHeaders("Authorization")
+	hdrs := req.GetHeaders("authorization")
 	if len(hdrs) == 0 {
 		s.challenge(req, tx, false)
 		return principal{}, false
@@ -230,12 +230,12 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 		return
 	}
 	var expHdr = -1
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := req.GetHeader("expires"); h != nil {
 		v, _ := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32) // validated
 		expHdr = int(min(v, 1<<31))
 	}
 	var contacts []*sip.ContactHeader
-	for _, h := range req.GetHeaders("Contact") {
+	for _, h := range req.GetHeaders("contact") {
 		c, ok := h.(*sip.ContactHeader)
 		if !ok {
 			s.respond(tx, req, 400, "Invalid Contact")
@@ -247,7 +247,7 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 	transport, flow := requestFlow(req)
 	u := presence.Update{AccountSid: p.AccountSid, Identity: p.Identity, CallID: string(*req.CallID()), CSeq: req.CSeq().SeqNo, Now: now}
 	ua := ""
-	if h := req.GetHeader("User-Agent"); h != nil {
+	if h := req.GetHeader("user-agent"); h != nil {
 		ua = h.Value()
 	}
 	local := ""
@@ -345,6 +345,6 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 		}
 		res.AppendHeader(sip.NewHeader("Contact", v))
 	}
-	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
+	res.AppendHeader(sip.NewHeader("Date", s.dateValue(now)))
 	s.send(tx, res)
 }

@@ -95,6 +95,25 @@ type Server struct {
 
 	messages   MessageSubmitter // nil: MESSAGE is not served (see EnableMessages)
 	maxMessage int
+
+	date atomic.Pointer[httpDate] // the last Date header value, per second
+}
+
+type httpDate struct {
+	sec   int64
+	value string
+}
+
+// dateValue is now as a Date header value (RFC 3261 §20.17), formatted
+// once per second rather than once per response.
+func (s *Server) dateValue(now time.Time) string {
+	sec := now.Unix()
+	if d := s.date.Load(); d != nil && d.sec == sec {
+		return d.value
+	}
+	d := &httpDate{sec: sec, value: now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")}
+	s.date.Store(d)
+	return d.value
 }
 
 // New creates a server. It binds nothing until Listen or Run.

@@ -38,7 +38,7 @@ type udpRegistrar struct {
 	out  chan outDatagram // responses for the sender (nil: written directly)
 
 	mu   sync.Mutex
-	seen map[txKey]*sentResponse
+	seen map[txKey]sentResponse // by value: one allocation less per request, nothing for the GC to trace
 }
 
 type datagram struct {
@@ -66,7 +66,7 @@ type sentResponse struct {
 const registerQueue = 1024
 
 func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
-	u := &udpRegistrar{s: s, pc: pc, keep: sip.Timer_J, seen: map[txKey]*sentResponse{}, work: make(chan datagram, registerQueue)}
+	u := &udpRegistrar{s: s, pc: pc, keep: sip.Timer_J, seen: map[txKey]sentResponse{}, work: make(chan datagram, registerQueue)}
 	u.uc, _ = pc.(*net.UDPConn)
 	if u.uc != nil {
 		u.out = make(chan outDatagram, registerQueue)
@@ -128,6 +128,7 @@ func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
 		u.s.rejectDatagram(u.pc, net.UDPAddrFromAddrPort(d.from), d.data, reason)
 		return
 	}
+	lowerHeaderNames(d.data)
 	msg, err := parser.ParseSIP(d.data)
 	if err != nil {
 		return // sipgo drops it the same way
@@ -143,7 +144,7 @@ func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
 		u.dispatch(req, txKey{}, d.from, false)
 		return
 	}
-	if req.GetHeader("Authorization") == nil {
+	if req.GetHeader("authorization") == nil {
 		// Without credentials the answer (a challenge, or a rejection of
 		// the request) changes nothing here: each copy of the request is
 		// answered anew, as RFC 3261 §8.2.7 lets a stateless UAS do, and
@@ -163,9 +164,44 @@ func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
 		}
 		return
 	}
-	u.seen[key] = &sentResponse{expires: now.Add(u.keep)}
+	u.seen[key] = sentResponse{expires: now.Add(u.keep)}
 	u.mu.Unlock()
 	u.dispatch(req, key, d.from, true)
+}
+
+// lowerHeaderNames lower-cases, in place, the field names of a message's
+// header lines (RFC 3261 §7.3.1: they are case-insensitive). sipgo looks
+// headers up by lower-casing the name of every header it passes, and that
+// allocates for each name not already in lower case (Authorization,
+// Expires, User-Agent…): on a REGISTER that was about one allocation in six.
+// Start line, values, continuation lines and body are left as they are.
+func lowerHeaderNames(b []byte) {
+	// Lines end in CRLF, as sipgo's parser reads them; where they do not,
+	// sipgo refuses the message and what is left is not touched.
+	for first := true; ; first = false {
+		i := bytes.IndexByte(b, '\r')
+		if i < 0 || i+1 >= len(b) || b[i+1] != '\n' {
+			return
+		}
+		line := b[:i]
+		b = b[i+2:]
+		switch {
+		case first:
+			continue // the start line
+		case len(line) == 0:
+			return // the end of the headers
+		case line[0] == ' ' || line[0] == '\t':
+			continue // a continuation line
+		}
+		for j, c := range line {
+			if c == ':' {
+				break
+			}
+			if 'A' <= c && c <= 'Z' {
+				line[j] = c + 'a' - 'A'
+			}
+		}
+	}
 }
 
 func (u *udpRegistrar) dispatch(req *sip.Request, key txKey, from netip.AddrPort, remember bool) {
@@ -227,8 +263,9 @@ func (t *statelessTx) Respond(res *sip.Response) error {
 	renderBufs.Put(buf)
 	if t.remember && res.StatusCode >= 200 {
 		t.u.mu.Lock()
-		if e := t.u.seen[t.key]; e != nil {
+		if e, ok := t.u.seen[t.key]; ok {
 			e.data, e.to = data, to
+			t.u.seen[t.key] = e
 		}
 		t.u.mu.Unlock()
 	}

@@ -166,3 +166,40 @@ func TestStatelessUDPBurst(t *testing.T) {
 		seen[branch] = true
 	}
 }
+
+// FuzzLowerHeaderNames checks that lower-casing header names in place
+// changes nothing sipgo parses but the case of those names.
+func FuzzLowerHeaderNames(f *testing.F) {
+	f.Add(registerMsg("b1", 1, "Bearer abc.def.ghi"))
+	f.Add("REGISTER sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nSubject: A\r\n Folded: Value\r\nX-Y:Z\r\n\r\nBODY: X")
+	f.Add("REGISTER sip:a SIP/2.0\nI: x\nL: 0\n\nHeader: body")
+	f.Fuzz(func(t *testing.T, msg string) {
+		orig, origErr := sip.NewParser().ParseSIP([]byte(msg))
+		b := []byte(msg)
+		lowerHeaderNames(b)
+		lowered, lowErr := sip.NewParser().ParseSIP(b)
+		if (origErr == nil) != (lowErr == nil) {
+			t.Fatalf("parse errors differ: %v / %v", origErr, lowErr)
+		}
+		if origErr != nil {
+			return
+		}
+		type parsed interface {
+			StartLine() string
+			Headers() []sip.Header
+		}
+		o, l := orig.(parsed), lowered.(parsed)
+		if o.StartLine() != l.StartLine() || string(orig.Body()) != string(lowered.Body()) {
+			t.Fatalf("start line or body changed:\n%q\n%q", orig, lowered)
+		}
+		oh, lh := o.Headers(), l.Headers()
+		if len(oh) != len(lh) {
+			t.Fatalf("%d headers became %d", len(oh), len(lh))
+		}
+		for i := range oh {
+			if !strings.EqualFold(oh[i].Name(), lh[i].Name()) || oh[i].Value() != lh[i].Value() {
+				t.Fatalf("header %d: %q: %q became %q: %q", i, oh[i].Name(), oh[i].Value(), lh[i].Name(), lh[i].Value())
+			}
+		}
+	})
+}

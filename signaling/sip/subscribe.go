@@ -50,7 +50,7 @@ func (s *Server) Subscriptions() int {
 }
 
 func eventPackage(req *sip.Request) string {
-	h := req.GetHeader("Event")
+	h := req.GetHeader("event")
 	if h == nil {
 		h = req.GetHeader("o")
 	}
@@ -62,7 +62,7 @@ func eventPackage(req *sip.Request) string {
 }
 
 func acceptsPIDF(req *sip.Request) bool {
-	hs := req.GetHeaders("Accept")
+	hs := req.GetHeaders("accept")
 	if len(hs) == 0 {
 		return true
 	}
@@ -96,7 +96,7 @@ func (m *subscriptions) handleSubscribe(req *sip.Request, tx responder) {
 		return
 	}
 	exp := s.cfg.DefaultSubscribeExpires
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := req.GetHeader("expires"); h != nil {
 		v, _ := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32)
 		exp = int(min(v, 1<<31))
 	}

@@ -85,7 +85,7 @@ func validateRequest(req *sip.Request) *problem {
 	if len(req.Body()) > 0 && req.ContentType() == nil {
 		return &problem{400, "Body without Content-Type"}
 	}
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := req.GetHeader("expires"); h != nil {
 		if _, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32); err != nil {
 			return &problem{400, "Invalid Expires"}
 		}
