@@ -109,6 +109,9 @@ func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
 		// Pre-RFC 3261 clients: let the transaction layer match them.
 		return false
 	}
+	if br := rawBranch(data); br != nil && u.absorb(br, from) {
+		return true
+	}
 	bp := datagramBufs.Get().(*[]byte)
 	*bp = append((*bp)[:0], data...)
 	select {
@@ -116,6 +119,145 @@ func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
 	case <-u.s.closed:
 	}
 	return true
+}
+
+// absorb answers a retransmission of a request already answered, and drops
+// one whose first copy is still being handled; it reports whether the
+// request was one of those. It runs on the reader, before any parsing: a
+// client that retransmits because the server is slow (SIPp does after
+// 500 ms) would otherwise have each copy parsed in full by the workers, and
+// an overloaded server would spend more and more of its time on copies.
+func (u *udpRegistrar) absorb(branch []byte, from netip.AddrPort) bool {
+	now := u.s.now()
+	u.mu.Lock()
+	prev, dup := u.seen[txKey{string(branch), from}] // the conversion does not allocate
+	u.mu.Unlock()
+	if !dup || !now.Before(prev.expires) {
+		return false
+	}
+	if prev.data != nil {
+		u.send(prev.data, prev.to)
+	}
+	return true
+}
+
+// rawBranch finds the branch parameter of a message's first Via in its raw
+// bytes, as sipgo's parser would read it, or returns nil when the header is
+// written in any way it does not follow (folded, quoted, spaced, no branch).
+func rawBranch(b []byte) []byte {
+	i := bytes.IndexByte(b, '\r') // after the start line
+	for i >= 0 && i+1 < len(b) && b[i+1] == '\n' {
+		b = b[i+2:]
+		i = bytes.IndexByte(b, '\r')
+		if i <= 0 || i+1 >= len(b) || b[i+1] != '\n' {
+			return nil // the end of the headers, or a line sipgo refuses
+		}
+		line := b[:i]
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
+			return nil
+		}
+		name := bytes.TrimSpace(line[:colon])
+		if !bytes.EqualFold(name, []byte("via")) && !bytes.EqualFold(name, []byte("v")) {
+			continue
+		}
+		if i+2 < len(b) && (b[i+2] == ' ' || b[i+2] == '\t') {
+			return nil // folded onto the next line
+		}
+		value := line[colon+1:]
+		if bytes.IndexByte(value, '"') >= 0 {
+			return nil
+		}
+		if c := bytes.IndexByte(value, ','); c >= 0 {
+			value = value[:c] // the first of several
+		}
+		params := plainViaParams(value)
+		if params == nil {
+			return nil
+		}
+		// Every parameter plain (a token name, no quotes or spaces), so
+		// that sipgo's parameter parser reads them as written.
+		var branch []byte
+		for len(params) > 0 {
+			p := params
+			if sc := bytes.IndexByte(params, ';'); sc >= 0 {
+				p, params = params[:sc], params[sc+1:]
+			} else {
+				params = nil
+			}
+			name, v, _ := bytes.Cut(p, []byte("="))
+			if len(name) == 0 || bytes.ContainsAny(p, " \t") {
+				return nil
+			}
+			for _, c := range name {
+				if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '+') {
+					return nil
+				}
+			}
+			if branch == nil && string(name) == "branch" && len(v) > 0 {
+				branch = v
+			}
+		}
+		return branch
+	}
+	return nil
+}
+
+// plainViaParams returns what follows the ';' in a Via value written the
+// plain way, "SIP/2.0/UDP host[:port];params" (with the host a name, an IPv4
+// address or a bracketed IPv6 address), or nil for any other writing, which
+// sipgo's Via parser might read otherwise.
+func plainViaParams(v []byte) []byte {
+	v = bytes.TrimLeft(v, " \t")
+	rest, ok := bytes.CutPrefix(v, []byte("SIP/2.0/"))
+	if !ok {
+		return nil
+	}
+	sp := bytes.IndexByte(rest, ' ')
+	if sp <= 0 {
+		return nil
+	}
+	for _, c := range rest[:sp] {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {
+			return nil
+		}
+	}
+	rest = rest[sp+1:]
+	i := 0
+	if len(rest) > 0 && rest[0] == '[' {
+		end := bytes.IndexByte(rest, ']')
+		if end < 0 {
+			return nil
+		}
+		for _, c := range rest[1:end] {
+			if !(c == ':' || c == '.' || '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return nil
+			}
+		}
+		i = end + 1
+	} else {
+		for i < len(rest) && (rest[i] == '.' || rest[i] == '-' || '0' <= rest[i] && rest[i] <= '9' ||
+			'a' <= rest[i] && rest[i] <= 'z' || 'A' <= rest[i] && rest[i] <= 'Z') {
+			i++
+		}
+		if i == 0 {
+			return nil
+		}
+	}
+	if i < len(rest) && rest[i] == ':' {
+		j := i + 1
+		for j < len(rest) && '0' <= rest[j] && rest[j] <= '9' {
+			j++
+		}
+		if j == i+1 || j-i-1 > 5 {
+			return nil
+		}
+		i = j
+	}
+	if i >= len(rest) || rest[i] != ';' {
+		return nil
+	}
+	return rest[i+1:]
 }
 
 // datagramBufs recycles the copies of queued datagrams: process is done with
@@ -141,6 +283,12 @@ func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
 	if !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) {
 		// The cookie was in another header (take looks at the raw bytes):
 		// answer without matching retransmissions.
+		u.dispatch(req, txKey{}, d.from, false)
+		return
+	}
+	if raw := rawBranch(d.data); raw != nil && string(raw) != branch {
+		// take would look retransmissions up under another branch than the
+		// one kept here (FuzzRawBranch finds no such message): keep nothing.
 		u.dispatch(req, txKey{}, d.from, false)
 		return
 	}

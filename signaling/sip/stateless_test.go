@@ -75,6 +75,12 @@ func TestStatelessUDPRegisterRetransmissions(t *testing.T) {
 	if !strings.HasPrefix(ok1, "SIP/2.0 200") || ok1 != ok2 {
 		t.Fatalf("authorized retransmission:\n%s\n---\n%s", ok1, ok2)
 	}
+	// A copy is matched by its branch and source before it is parsed: one
+	// whose CSeq no longer parses (it would get a 400) gets the same 200.
+	mangled := strings.Replace(registerMsg("b2", 2, cred.String()), "CSeq: 2 REGISTER", "CSeq: two REGISTER", 1)
+	if got := udpExchange(t, conn, mangled); got != ok1 {
+		t.Fatalf("retransmission matched before parsing:\n%s\n---\n%s", got, ok1)
+	}
 	// The same credentials in a new transaction are a replay.
 	if got := udpExchange(t, conn, registerMsg("b3", 3, cred.String())); !strings.HasPrefix(got, "SIP/2.0 403 Nonce Replayed") {
 		t.Fatalf("replay in a new transaction:\n%s", got)
@@ -202,4 +208,45 @@ func FuzzLowerHeaderNames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzRawBranch holds rawBranch to sipgo's parser: when it finds a branch,
+// it is the branch of the message's first Via.
+func FuzzRawBranch(f *testing.F) {
+	f.Add(registerMsg("b1", 1, "Bearer abc.def.ghi"))
+	f.Add("REGISTER sip:a SIP/2.0\r\nv: SIP/2.0/UDP h ; BRANCH = z9hG4bK1 ;rport, SIP/2.0/UDP g;branch=z9hG4bK2\r\nVia: SIP/2.0/UDP k;branch=z9hG4bK3\r\n\r\n")
+	f.Add("REGISTER sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;rport\r\n ;branch=z9hG4bK1\r\n\r\n")
+	f.Fuzz(func(t *testing.T, msg string) {
+		raw := rawBranch([]byte(msg))
+		if raw == nil {
+			return
+		}
+		m, err := sip.NewParser().ParseSIP([]byte(msg))
+		if err != nil {
+			return
+		}
+		req, ok := m.(*sip.Request)
+		if !ok || req.Via() == nil {
+			return
+		}
+		parsed, _ := req.Via().Params.Get("branch")
+		if string(raw) != parsed {
+			t.Fatalf("raw branch %q, sipgo's %q", raw, parsed)
+		}
+	})
+}
+
+func TestRawBranch(t *testing.T) {
+	for _, tc := range []struct{ msg, want string }{
+		{registerMsg("b1", 1, ""), "z9hG4bKb1"},
+		{"REGISTER sip:a SIP/2.0\r\nv: SIP/2.0/UDP h;rport;branch=z9hG4bK1, SIP/2.0/UDP g;branch=z9hG4bK2\r\n\r\n", "z9hG4bK1"},
+		{"REGISTER sip:a SIP/2.0\r\nv: SIP/2.0/UDP h ; BRANCH = z9hG4bK1 ;rport\r\n\r\n", ""},
+		{"REGISTER sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;rport\r\n ;branch=z9hG4bK1\r\n\r\n", ""},
+		{"REGISTER sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;rport\r\n\r\n", ""},
+		{"REGISTER sip:a SIP/2.0\r\nFrom: <sip:a>;branch=z9hG4bKx\r\n\r\n", ""},
+	} {
+		if got := string(rawBranch([]byte(tc.msg))); got != tc.want {
+			t.Errorf("rawBranch(%q) = %q, want %q", tc.msg, got, tc.want)
+		}
+	}
 }
