@@ -195,11 +195,11 @@ func (s *Server) isOurAddress(host string, port int) bool {
 // challenge answers 401 with one Digest challenge per configured algorithm.
 func (s *Server) challenge(req *sip.Request, tx responder, stale bool) {
 	nonce := s.nonces.issue(s.now())
-	res := s.response(req, 401, "Unauthorized")
+	hdrs := make([]sip.Header, 0, len(s.cfg.DigestAlgorithms))
 	for _, alg := range s.cfg.DigestAlgorithms {
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate", challenge(s.cfg.Realm, nonce, alg, stale)))
+		hdrs = append(hdrs, sip.NewHeader("WWW-Authenticate", challenge(s.cfg.Realm, nonce, alg, stale)))
 	}
-	s.send(tx, res)
+	s.respond(tx, req, 401, "Unauthorized", hdrs...)
 }
 
 func headerParam(p sip.HeaderParams, name string) (string, bool) {
@@ -331,7 +331,7 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 	if s.deps.Registered != nil && len(contacts) > 0 && !u.RemoveAll {
 		s.deps.Registered(p.AccountSid, u.CallID+":"+strconv.FormatUint(uint64(u.CSeq), 10))
 	}
-	res := s.response(req, 200, "OK")
+	hdrs := make([]sip.Header, 0, len(bindings)+1)
 	for _, b := range bindings {
 		v := "<" + b.Contact + ">;expires=" + strconv.Itoa(int(b.Remaining(now).Seconds()))
 		if b.Q > 0 {
@@ -343,8 +343,8 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 				v += ";reg-id=" + strconv.Itoa(b.RegID)
 			}
 		}
-		res.AppendHeader(sip.NewHeader("Contact", v))
+		hdrs = append(hdrs, sip.NewHeader("Contact", v))
 	}
-	res.AppendHeader(sip.NewHeader("Date", s.dateValue(now)))
-	s.send(tx, res)
+	hdrs = append(hdrs, sip.NewHeader("Date", s.dateValue(now)))
+	s.respond(tx, req, 200, "OK", hdrs...)
 }

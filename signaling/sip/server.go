@@ -562,7 +562,19 @@ func (s *Server) send(tx responder, res *sip.Response) {
 	}
 }
 
+// replier is a responder that renders a response from the request itself,
+// without a sip.Response being built (the stateless UDP REGISTER path).
+type replier interface {
+	Reply(req *sip.Request, code int, reason string, extra []sip.Header) error
+}
+
 func (s *Server) respond(tx responder, req *sip.Request, code int, reason string, extra ...sip.Header) {
+	if r, ok := tx.(replier); ok {
+		if err := r.Reply(req, code, reason, extra); err != nil {
+			s.log.Debug("sip respond failed", "status", code, "error", err)
+		}
+		return
+	}
 	res := s.response(req, code, reason)
 	for _, h := range extra {
 		res.AppendHeader(h)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -391,6 +392,38 @@ type statelessTx struct {
 }
 
 func (t *statelessTx) Respond(res *sip.Response) error {
+	// Rendered into a pooled buffer and copied once at its exact size (it is
+	// kept for Timer J); String and a []byte conversion allocated twice.
+	buf := renderBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	res.StringWrite(buf)
+	t.deliver(bytes.Clone(buf.Bytes()), res.StatusCode)
+	renderBufs.Put(buf)
+	return nil
+}
+
+// Reply implements replier: the response is rendered from the request by
+// renderResponse, without a sip.Response (its clones of the request's
+// headers were a fifth of a registration's allocations).
+func (t *statelessTx) Reply(req *sip.Request, code int, reason string, extra []sip.Header) error {
+	if req.Method != sip.REGISTER || code < 200 {
+		res := t.u.s.response(req, code, reason)
+		for _, h := range extra {
+			res.AppendHeader(h)
+		}
+		return t.Respond(res)
+	}
+	buf := renderBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	renderResponse(buf, req, code, reason, t.u.s.cfg.UserAgent, extra)
+	t.deliver(bytes.Clone(buf.Bytes()), code)
+	renderBufs.Put(buf)
+	return nil
+}
+
+// deliver sends a rendered response and remembers a final one for
+// retransmissions.
+func (t *statelessTx) deliver(data []byte, code int) {
 	to := t.from
 	if via := t.req.Via(); via != nil {
 		if _, ok := via.Params.Get("rport"); !ok {
@@ -402,14 +435,7 @@ func (t *statelessTx) Respond(res *sip.Response) error {
 			to = netip.AddrPortFrom(t.from.Addr(), uint16(port))
 		}
 	}
-	// Rendered into a pooled buffer and copied once at its exact size (it is
-	// kept for Timer J); String and a []byte conversion allocated twice.
-	buf := renderBufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	res.StringWrite(buf)
-	data := bytes.Clone(buf.Bytes())
-	renderBufs.Put(buf)
-	if t.remember && res.StatusCode >= 200 {
+	if t.remember && code >= 200 {
 		t.u.mu.Lock()
 		if e, ok := t.u.seen[t.key]; ok {
 			e.data, e.to = data, to
@@ -418,5 +444,90 @@ func (t *statelessTx) Respond(res *sip.Response) error {
 		t.u.mu.Unlock()
 	}
 	t.u.send(data, to)
-	return nil
+}
+
+// renderResponse writes the final response to a REGISTER that
+// Server.response would build (with sipgo's NewResponseFromRequest) and
+// extra appended, header for header: the request's Vias (the first with
+// received and rport filled in, RFC 3261 §18.2.1 and RFC 3581), From, To
+// with a tag, Call-ID, CSeq, Content-Length, Server, then extra. Only the To
+// tag differs, being random. FuzzRenderResponse holds the two together.
+// It fills in the request's first Via, as Server.response does.
+func renderResponse(buf *bytes.Buffer, req *sip.Request, code int, reason, server string, extra []sip.Header) {
+	if via := req.Via(); via != nil {
+		src, port, err := net.SplitHostPort(req.Source())
+		if err == nil && src != via.Host && !via.Params.Has("received") {
+			via.Params.Add("received", src)
+		}
+		if v, ok := via.Params.Get("rport"); ok && v == "" {
+			via.Params.Add("rport", port)
+			via.Params.Add("received", src)
+		}
+	}
+	var num [20]byte
+	buf.WriteString(req.SipVersion)
+	buf.WriteByte(' ')
+	buf.Write(strconv.AppendInt(num[:0], int64(code), 10))
+	buf.WriteByte(' ')
+	buf.WriteString(reason)
+	buf.WriteString("\r\n")
+	for _, h := range req.Headers() {
+		via, ok := h.(*sip.ViaHeader)
+		if !ok {
+			continue
+		}
+		// As sipgo's ViaHeader.StringWrite writes it, which builds a string
+		// first.
+		buf.WriteString("Via: ")
+		buf.WriteString(via.ProtocolName)
+		buf.WriteByte('/')
+		buf.WriteString(via.ProtocolVersion)
+		buf.WriteByte('/')
+		buf.WriteString(via.Transport)
+		buf.WriteByte(' ')
+		if a, err := netip.ParseAddr(via.Host); err == nil && a.Is6() && !a.Is4In6() && a.Zone() == "" {
+			buf.WriteByte('[')
+			buf.WriteString(via.Host)
+			buf.WriteByte(']')
+		} else {
+			buf.WriteString(via.Host)
+		}
+		if via.Port > 0 {
+			buf.WriteByte(':')
+			buf.Write(strconv.AppendInt(num[:0], int64(via.Port), 10))
+		}
+		if len(via.Params) > 0 {
+			buf.WriteByte(';')
+			via.Params.ToStringWrite(';', buf)
+		}
+		buf.WriteString("\r\n")
+	}
+	if h := req.From(); h != nil {
+		h.StringWrite(buf)
+		buf.WriteString("\r\n")
+	}
+	if h := req.To(); h != nil {
+		h.StringWrite(buf)
+		if !h.Params.Has("tag") {
+			buf.WriteString(";tag=")
+			buf.WriteString(sip.GenerateTagN(16))
+		}
+		buf.WriteString("\r\n")
+	}
+	if h := req.CallID(); h != nil {
+		h.StringWrite(buf)
+		buf.WriteString("\r\n")
+	}
+	if h := req.CSeq(); h != nil {
+		h.StringWrite(buf)
+		buf.WriteString("\r\n")
+	}
+	buf.WriteString("Content-Length: 0\r\nServer: ")
+	buf.WriteString(server)
+	buf.WriteString("\r\n")
+	for _, h := range extra {
+		h.StringWrite(buf)
+		buf.WriteString("\r\n")
+	}
+	buf.WriteString("\r\n")
 }
