@@ -222,10 +222,10 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 	fromTrunk := s.trunk.trusts(sourceIP(req))
 	var p principal
 	if !fromTrunk {
-		ctx, cancel := requestContext()
+		ctx := requestContext()
 		var ok bool
 		p, ok = s.authenticate(ctx, req, tx, domain)
-		cancel()
+		ctx.cancel()
 		if !ok {
 			return
 		}
@@ -263,9 +263,9 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 	if fromTrunk {
 		in.FromTrunk, in.From, in.To = true, callerNumber(req.From()), req.Recipient.User
 	}
-	rctx, rcancel := requestContext()
+	rctx := requestContext()
 	call, err := s.calls.Router.RouteInvite(rctx, in)
-	rcancel()
+	rctx.cancel()
 	if err != nil {
 		var denial *admission.Denial
 		switch {

@@ -62,8 +62,8 @@ func (s *Server) handleMessage(req *sip.Request, tx responder) {
 		s.respond(tx, req, 400, "Request-URI Has No User")
 		return
 	}
-	ctx, cancel := requestContext()
-	defer cancel()
+	ctx := requestContext()
+	defer ctx.cancel()
 	// A Digest sender is a user of its own domain (the From host, as for
 	// REGISTER); the recipient may be elsewhere (client:bob through us).
 	domain := strings.ToLower(req.From().Address.Host)

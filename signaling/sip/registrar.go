@@ -211,14 +211,10 @@ func headerParam(p sip.HeaderParams, name string) (string, bool) {
 	return "", false
 }
 
-func requestContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 10*time.Second)
-}
-
 // handleRegister is the RFC 3261 §10.3 registrar.
 func (s *Server) handleRegister(req *sip.Request, tx responder) {
-	ctx, cancel := requestContext()
-	defer cancel()
+	ctx := requestContext()
+	defer ctx.cancel()
 	to := req.To()
 	domain := strings.ToLower(to.Address.Host)
 	p, ok := s.authenticate(ctx, req, tx, domain)

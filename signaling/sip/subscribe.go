@@ -88,8 +88,8 @@ func (m *subscriptions) handleSubscribe(req *sip.Request, tx responder) {
 		s.respond(tx, req, 406, "Not Acceptable", sip.NewHeader("Accept", pidf.ContentType))
 		return
 	}
-	ctx, cancel := requestContext()
-	defer cancel()
+	ctx := requestContext()
+	defer ctx.cancel()
 	from := req.From()
 	p, ok := s.authenticate(ctx, req, tx, strings.ToLower(from.Address.Host))
 	if !ok {

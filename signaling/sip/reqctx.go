@@ -1,0 +1,64 @@
+package sip
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// requestTimeout bounds what one request's handling may wait for (the
+// database, mostly).
+const requestTimeout = 10 * time.Second
+
+// reqContext is a request's context: it ends requestTimeout after the
+// request arrived, or when cancel is called. Unlike context.WithTimeout it
+// makes its timer only when something waits on it (Done or Err): a REGISTER
+// answered from memory (a cached signing key, the in-memory registry) never
+// does, and the timer and its context were a tenth of such a registration's
+// allocations, with a timer-heap insertion and deletion each.
+type reqContext struct {
+	deadline time.Time
+
+	mu       sync.Mutex
+	ctx      context.Context // nil until something waits
+	stop     context.CancelFunc
+	canceled bool
+}
+
+func requestContext() *reqContext {
+	return &reqContext{deadline: time.Now().Add(requestTimeout)}
+}
+
+func (c *reqContext) started() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx == nil {
+		c.ctx, c.stop = context.WithDeadline(context.Background(), c.deadline)
+		if c.canceled {
+			c.stop()
+		}
+	}
+	return c.ctx
+}
+
+// Deadline implements context.Context.
+func (c *reqContext) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// Done implements context.Context.
+func (c *reqContext) Done() <-chan struct{} { return c.started().Done() }
+
+// Err implements context.Context.
+func (c *reqContext) Err() error { return c.started().Err() }
+
+// Value implements context.Context: a request's context carries no values.
+func (c *reqContext) Value(any) any { return nil }
+
+// cancel ends the context and releases its timer, if it made one.
+func (c *reqContext) cancel() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.canceled = true
+	if c.stop != nil {
+		c.stop()
+	}
+}
