@@ -538,8 +538,8 @@ func (s *Server) dispatch(h handler, req *sip.Request, tx responder) {
 }
 
 // response builds a response with our Server header, received on Via, and a
-// To tag.
-func (s *Server) response(req *sip.Request, code int, reason string) *sip.Response {
+// To tag, then extra.
+func (s *Server) response(req *sip.Request, code int, reason string, extra ...sip.Header) *sip.Response {
 	if via := req.Via(); via != nil {
 		src, _, err := net.SplitHostPort(req.Source())
 		if err == nil && src != via.Host && !via.Params.Has("received") {
@@ -553,6 +553,9 @@ func (s *Server) response(req *sip.Request, code int, reason string) *sip.Respon
 		}
 	}
 	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
+	for _, h := range extra {
+		res.AppendHeader(h)
+	}
 	return res
 }
 
@@ -575,11 +578,7 @@ func (s *Server) respond(tx responder, req *sip.Request, code int, reason string
 		}
 		return
 	}
-	res := s.response(req, code, reason)
-	for _, h := range extra {
-		res.AppendHeader(h)
-	}
-	s.send(tx, res)
+	s.send(tx, s.response(req, code, reason, extra...))
 }
 
 // rejectDatagram answers a UDP request sipgo cannot parse to completion.

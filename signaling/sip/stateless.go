@@ -46,6 +46,9 @@ type datagram struct {
 	data []byte
 	from netip.AddrPort
 	buf  *[]byte // data's pooled buffer, returned after process
+	// branch is where rawBranch found the first Via's branch in data
+	// (branchLen 0: it did not).
+	branchAt, branchLen int
 }
 
 type txKey struct {
@@ -110,13 +113,18 @@ func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
 		// Pre-RFC 3261 clients: let the transaction layer match them.
 		return false
 	}
-	if br := rawBranch(data); br != nil && u.absorb(br, from) {
-		return true
+	d := datagram{from: from}
+	if at, n := rawBranchAt(data); n > 0 {
+		if u.absorb(data[at:at+n], from) {
+			return true
+		}
+		d.branchAt, d.branchLen = at, n
 	}
 	bp := datagramBufs.Get().(*[]byte)
 	*bp = append((*bp)[:0], data...)
+	d.data, d.buf = *bp, bp
 	select {
-	case u.work <- datagram{data: *bp, from: from, buf: bp}:
+	case u.work <- d:
 	case <-u.s.closed:
 	}
 	return true
@@ -204,6 +212,15 @@ func rawBranch(b []byte) []byte {
 	return nil
 }
 
+// rawBranchAt is rawBranch as a position in b: b[at:at+n] (n 0: none).
+func rawBranchAt(b []byte) (at, n int) {
+	br := rawBranch(b)
+	if br == nil {
+		return 0, 0
+	}
+	return cap(b) - cap(br), len(br) // br is b resliced: it ends where b's array does
+}
+
 // plainViaParams returns what follows the ';' in a Via value written the
 // plain way, "SIP/2.0/UDP host[:port];params" (with the host a name, an IPv4
 // address or a bracketed IPv6 address), or nil for any other writing, which
@@ -287,7 +304,7 @@ func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
 		u.dispatch(req, txKey{}, d.from, false)
 		return
 	}
-	if raw := rawBranch(d.data); raw != nil && string(raw) != branch {
+	if raw := d.data[d.branchAt : d.branchAt+d.branchLen]; d.branchLen > 0 && string(raw) != branch {
 		// take would look retransmissions up under another branch than the
 		// one kept here (FuzzRawBranch finds no such message): keep nothing.
 		u.dispatch(req, txKey{}, d.from, false)
@@ -392,13 +409,7 @@ type statelessTx struct {
 }
 
 func (t *statelessTx) Respond(res *sip.Response) error {
-	// Rendered into a pooled buffer and copied once at its exact size (it is
-	// kept for Timer J); String and a []byte conversion allocated twice.
-	buf := renderBufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	res.StringWrite(buf)
-	t.deliver(bytes.Clone(buf.Bytes()), res.StatusCode)
-	renderBufs.Put(buf)
+	t.render(res.StatusCode, func(buf *bytes.Buffer) { res.StringWrite(buf) })
 	return nil
 }
 
@@ -407,23 +418,22 @@ func (t *statelessTx) Respond(res *sip.Response) error {
 // headers were a fifth of a registration's allocations).
 func (t *statelessTx) Reply(req *sip.Request, code int, reason string, extra []sip.Header) error {
 	if req.Method != sip.REGISTER || code < 200 {
-		res := t.u.s.response(req, code, reason)
-		for _, h := range extra {
-			res.AppendHeader(h)
-		}
-		return t.Respond(res)
+		return t.Respond(t.u.s.response(req, code, reason, extra...))
 	}
-	buf := renderBufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	renderResponse(buf, req, code, reason, t.u.s.cfg.UserAgent, extra)
-	t.deliver(bytes.Clone(buf.Bytes()), code)
-	renderBufs.Put(buf)
+	t.render(code, func(buf *bytes.Buffer) { renderResponse(buf, req, code, reason, t.u.s.cfg.UserAgent, extra) })
 	return nil
 }
 
-// deliver sends a rendered response and remembers a final one for
-// retransmissions.
-func (t *statelessTx) deliver(data []byte, code int) {
+// render has write render a response into a pooled buffer, then sends a
+// copy at its exact size (kept for Timer J when final) and remembers a final
+// one for retransmissions.
+func (t *statelessTx) render(code int, write func(*bytes.Buffer)) {
+	buf := renderBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	write(buf)
+	data := bytes.Clone(buf.Bytes())
+	renderBufs.Put(buf)
+
 	to := t.from
 	if via := t.req.Via(); via != nil {
 		if _, ok := via.Params.Get("rport"); !ok {

@@ -234,6 +234,12 @@ func FuzzRawBranch(f *testing.F) {
 		if string(raw) != parsed {
 			t.Fatalf("raw branch %q, sipgo's %q", raw, parsed)
 		}
+		// Its position, in a buffer with room to spare (as the reader's is).
+		buf := make([]byte, len(msg), len(msg)+64)
+		copy(buf, msg)
+		if at, n := rawBranchAt(buf); string(buf[at:at+n]) != parsed {
+			t.Fatalf("rawBranchAt: %q, sipgo's %q", buf[at:at+n], parsed)
+		}
 	})
 }
 
