@@ -155,7 +155,10 @@ func (m *Memory) Flush(ctx context.Context) error {
 		return nil
 	}
 	batch := m.dirty
-	m.dirty = map[BindingKey]*Binding{}
+	// Sized like the last batch: a map grown from empty to thousands of
+	// entries every interval spent more on splitting tables than the
+	// write-behind spends in Go.
+	m.dirty = make(map[BindingKey]*Binding, min(len(batch), 1<<16))
 	m.mu.Unlock()
 
 	ups := make([]Binding, 0, len(batch))

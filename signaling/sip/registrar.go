@@ -52,31 +52,63 @@ func validIdentity(id string) bool {
 	return true
 }
 
+// authRequest is what authentication reads of a request.
+type authRequest struct {
+	method        string
+	source        string // ip:port
+	authorization []string
+	// The Request-URI, as sipgo writes it, and its host and port: the
+	// Digest uri must name it.
+	recipient     string
+	recipientHost string
+	recipientPort int
+}
+
+func authRequestOf(req *sip.Request) authRequest {
+	hdrs := req.GetHeaders("authorization")
+	authz := make([]string, len(hdrs))
+	for i, h := range hdrs {
+		authz[i] = h.Value()
+	}
+	return authRequest{method: string(req.Method), source: req.Source(), authorization: authz,
+		recipient: req.Recipient.String(), recipientHost: req.Recipient.Host, recipientPort: req.Recipient.Port}
+}
+
 // authenticate checks the request's Authorization against domain (Digest)
 // or an access token (Bearer). When it returns false it has responded.
 func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responder, domain string) (principal, bool) {
+	return s.authenticateWith(ctx, authRequestOf(req), domain, func(code int, reason string, extra ...sip.Header) {
+		s.respond(tx, req, code, reason, extra...)
+	})
+}
+
+// authenticateWith is authenticate for a request read by any parser; reply
+// answers it.
+func (s *Server) authenticateWith(ctx context.Context, req authRequest, domain string, reply func(code int, reason string, extra ...sip.Header)) (principal, bool) {
 	now := s.now()
-	ip := sourceIP(req)
+	ip := req.source
+	if h, _, err := net.SplitHostPort(ip); err == nil {
+		ip = h
+	}
 	if s.limiter.blocked(ip, now) {
-		s.respond(tx, req, 403, "Too Many Failed Authentications",
+		reply(403, "Too Many Failed Authentications",
 			sip.NewHeader("Retry-After", strconv.Itoa(int(s.cfg.AuthFailureWindow.Seconds()))))
 		return principal{}, false
 	}
 	fail := func(code int, reason string, extra ...sip.Header) (principal, bool) {
 		s.limiter.fail(ip, now)
-		s.log.Info("sip authentication failed", "method", req.Method, "source", req.Source(), "reason", reason)
-		s.respond(tx, req, code, reason, extra...)
+		s.log.Info("sip authentication failed", "method", req.method, "source", req.source, "reason", reason)
+		reply(code, reason, extra...)
 		return principal{}, false
 	}
-	hdrs := req.GetHeaders("authorization")
-	if len(hdrs) == 0 {
-		s.challenge(req, tx, false)
+	if len(req.authorization) == 0 {
+		s.challenge(reply, false)
 		return principal{}, false
 	}
 	var digest map[string]string
 	var bearer string
-	for _, h := range hdrs {
-		a, err := parseAuthorization(h.Value())
+	for _, v := range req.authorization {
+		a, err := parseAuthorization(v)
 		if err != nil {
 			return fail(400, "Malformed Authorization")
 		}
@@ -95,19 +127,19 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responde
 			reason := accesstoken.Reason(err)
 			if reason == "key_lookup" || reason == "" {
 				s.log.Error("sip token verification failed", "error", err)
-				s.respond(tx, req, 500, "Server Internal Error")
+				reply(500, "Server Internal Error")
 				return principal{}, false
 			}
 			return fail(401, "Invalid Token ("+reason+")",
 				sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="invalid_token"`, quote(s.cfg.Realm))))
 		}
-		if req.Method == sip.MESSAGE {
+		if req.method == string(sip.MESSAGE) {
 			// A client may message with either grant: it is reachable, or it may call out.
 			if !claims.Grants.IncomingAllowed() && claims.Grants.OutgoingApplication() == "" {
 				return fail(403, "Token Grants Neither Incoming Nor Outgoing",
 					sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, quote(s.cfg.Realm))))
 			}
-		} else if req.Method == sip.INVITE {
+		} else if req.method == string(sip.INVITE) {
 			// Placing a call needs the outgoing grant; being reachable needs incoming.
 			if claims.Grants.OutgoingApplication() == "" {
 				return fail(403, "Token Does Not Allow Outgoing Calls",
@@ -124,20 +156,20 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responde
 			OutgoingApp: claims.Grants.OutgoingApplication()}, true
 	}
 	if digest == nil {
-		s.challenge(req, tx, false)
+		s.challenge(reply, false)
 		return principal{}, false
 	}
 	if digest["realm"] != s.cfg.Realm {
-		s.challenge(req, tx, false)
+		s.challenge(reply, false)
 		return principal{}, false
 	}
-	if u := digest["uri"]; !strings.EqualFold(strings.TrimSpace(u), req.Recipient.String()) {
+	if u := digest["uri"]; !strings.EqualFold(strings.TrimSpace(u), req.recipient) {
 		var parsed sip.Uri
 		// Some clients (SIPp) put the address they sent to in the digest uri.
 		perr := sip.ParseUri(u, &parsed)
-		sameURI := strings.EqualFold(parsed.Host, req.Recipient.Host) && parsed.Port == req.Recipient.Port
+		sameURI := strings.EqualFold(parsed.Host, req.recipientHost) && parsed.Port == req.recipientPort
 		if perr != nil || !sameURI && !s.isOurAddress(parsed.Host, parsed.Port) {
-			s.log.Info("sip digest uri mismatch", "uri", u, "request_uri", req.Recipient.String())
+			s.log.Info("sip digest uri mismatch", "uri", u, "request_uri", req.recipient)
 			return fail(400, "Digest URI Does Not Match Request-URI")
 		}
 	}
@@ -152,16 +184,16 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responde
 		return fail(403, "Forbidden")
 	case err != nil:
 		s.log.Error("sip credential lookup failed", "domain", domain, "error", err)
-		s.respond(tx, req, 500, "Server Internal Error")
+		reply(500, "Server Internal Error")
 		return principal{}, false
 	}
-	err = s.nonces.verifyDigest(digest, cred, digestRequest{Method: string(req.Method), Realm: s.cfg.Realm, Now: now})
+	err = s.nonces.verifyDigest(digest, cred, digestRequest{Method: req.method, Realm: s.cfg.Realm, Now: now})
 	switch {
 	case err == nil:
 	case errors.Is(err, errDigestStale), errors.Is(err, errDigestNonce):
 		// Right password with an old nonce, or a nonce from before a restart:
 		// let the client retry without asking its user.
-		s.challenge(req, tx, true)
+		s.challenge(reply, true)
 		return principal{}, false
 	case errors.Is(err, errDigestReplay):
 		return fail(403, "Nonce Replayed")
@@ -193,13 +225,13 @@ func (s *Server) isOurAddress(host string, port int) bool {
 }
 
 // challenge answers 401 with one Digest challenge per configured algorithm.
-func (s *Server) challenge(req *sip.Request, tx responder, stale bool) {
+func (s *Server) challenge(reply func(code int, reason string, extra ...sip.Header), stale bool) {
 	nonce := s.nonces.issue(s.now())
 	hdrs := make([]sip.Header, 0, len(s.cfg.DigestAlgorithms))
 	for _, alg := range s.cfg.DigestAlgorithms {
 		hdrs = append(hdrs, sip.NewHeader("WWW-Authenticate", challenge(s.cfg.Realm, nonce, alg, stale)))
 	}
-	s.respond(tx, req, 401, "Unauthorized", hdrs...)
+	reply(401, "Unauthorized", hdrs...)
 }
 
 func headerParam(p sip.HeaderParams, name string) (string, bool) {
@@ -211,59 +243,114 @@ func headerParam(p sip.HeaderParams, name string) (string, bool) {
 	return "", false
 }
 
-// handleRegister is the RFC 3261 §10.3 registrar.
-func (s *Server) handleRegister(req *sip.Request, tx responder) {
-	ctx := requestContext()
-	defer ctx.cancel()
+// regRequest is what the registrar reads of a REGISTER: from sipgo's parse
+// (regRequestOf), or straight from a datagram's bytes (parseFastRegister).
+type regRequest struct {
+	auth           authRequest
+	toUser, toHost string
+	expires        int // the Expires header; -1 when there is none
+	contacts       []regContact
+	badContact     bool // a Contact header sipgo could not read as one
+	callID         string
+	cseq           uint32
+	userAgent      string
+	transport      string // lower case
+	flow           string // reliable transports: the connection
+
+	// How to answer: sipgo's request and its transaction, or (fast) the
+	// stateless UDP path's.
+	req  *sip.Request
+	tx   responder
+	fast *fastRegister
+}
+
+// regContact is one Contact of a REGISTER.
+type regContact struct {
+	uri      string // as sipgo writes it
+	wildcard bool
+	params   sip.HeaderParams
+}
+
+func regRequestOf(req *sip.Request, tx responder) regRequest {
+	r := regRequest{auth: authRequestOf(req), expires: -1, callID: string(*req.CallID()), cseq: req.CSeq().SeqNo, req: req, tx: tx}
 	to := req.To()
-	domain := strings.ToLower(to.Address.Host)
-	p, ok := s.authenticate(ctx, req, tx, domain)
-	if !ok {
-		return
-	}
-	if !p.Bearer && to.Address.User != p.Username {
-		s.respond(tx, req, 403, "To Does Not Match Username")
-		return
-	}
-	var expHdr = -1
+	r.toUser, r.toHost = to.Address.User, to.Address.Host
 	if h := req.GetHeader("expires"); h != nil {
 		v, _ := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32) // validated
-		expHdr = int(min(v, 1<<31))
+		r.expires = int(min(v, 1<<31))
 	}
-	var contacts []*sip.ContactHeader
 	for _, h := range req.GetHeaders("contact") {
 		c, ok := h.(*sip.ContactHeader)
 		if !ok {
-			s.respond(tx, req, 400, "Invalid Contact")
-			return
+			r.badContact = true
+			continue
 		}
-		contacts = append(contacts, c)
+		r.contacts = append(r.contacts, regContact{uri: c.Address.String(), wildcard: c.Address.Wildcard, params: c.Params})
 	}
-	now := s.now()
-	transport, flow := requestFlow(req)
-	u := presence.Update{AccountSid: p.AccountSid, Identity: p.Identity, CallID: string(*req.CallID()), CSeq: req.CSeq().SeqNo, Now: now}
-	ua := ""
 	if h := req.GetHeader("user-agent"); h != nil {
-		ua = h.Value()
+		r.userAgent = h.Value()
 	}
+	r.transport, r.flow = requestFlow(req)
+	return r
+}
+
+// reply answers r.
+func (s *Server) reply(r *regRequest, code int, reason string, extra ...sip.Header) {
+	if r.fast != nil {
+		r.tx.(*statelessTx).replyFast(r.fast, code, reason, extra)
+		return
+	}
+	s.respond(r.tx, r.req, code, reason, extra...)
+}
+
+// handleRegister is the RFC 3261 §10.3 registrar, for requests sipgo parsed.
+func (s *Server) handleRegister(req *sip.Request, tx responder) {
+	r := regRequestOf(req, tx)
+	s.register(&r)
+}
+
+// register is the RFC 3261 §10.3 registrar.
+func (s *Server) register(r *regRequest) {
+	ctx := requestContext()
+	defer ctx.cancel()
+	domain := strings.ToLower(r.toHost)
+	p, ok := s.authenticateWith(ctx, r.auth, domain, func(code int, reason string, extra ...sip.Header) {
+		s.reply(r, code, reason, extra...)
+	})
+	if !ok {
+		return
+	}
+	if !p.Bearer && r.toUser != p.Username {
+		s.reply(r, 403, "To Does Not Match Username")
+		return
+	}
+	if r.badContact {
+		s.reply(r, 400, "Invalid Contact")
+		return
+	}
+	expHdr, contacts := r.expires, r.contacts
+	now := s.now()
+	transport, flow := r.transport, r.flow
+	u := presence.Update{AccountSid: p.AccountSid, Identity: p.Identity, CallID: r.callID, CSeq: r.cseq, Now: now}
+	ua := r.userAgent
 	local := ""
 	if a := s.Addr(transport); a != nil {
 		local = a.String()
 	}
 	for _, c := range contacts {
-		if c.Address.Wildcard {
+		if c.wildcard {
 			if len(contacts) != 1 || expHdr != 0 {
-				s.respond(tx, req, 400, "Wildcard Contact Needs Expires 0 And No Other Contact")
+				s.reply(r, 400, "Wildcard Contact Needs Expires 0 And No Other Contact")
 				return
 			}
 			u.RemoveAll = true
 			break
 		}
 		exp := s.cfg.DefaultExpires
-		if v, ok := headerParam(c.Params, "expires"); ok {
+		if v, ok := headerParam(c.params, "expires"); ok {
 			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 			if err != nil {
-				s.respond(tx, req, 400, "Invalid Contact Expires")
+				s.reply(r, 400, "Invalid Contact Expires")
 				return
 			}
 			exp = int(min(n, 1<<31))
@@ -271,28 +358,27 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 			exp = expHdr
 		}
 		if exp != 0 && exp < s.cfg.MinExpires {
-			s.respond(tx, req, 423, "Interval Too Brief", sip.NewHeader("Min-Expires", strconv.Itoa(s.cfg.MinExpires)))
+			s.reply(r, 423, "Interval Too Brief", sip.NewHeader("Min-Expires", strconv.Itoa(s.cfg.MinExpires)))
 			return
 		}
 		exp = min(exp, s.cfg.MaxExpires)
 		var q float64
-		if v, ok := headerParam(c.Params, "q"); ok {
+		if v, ok := headerParam(c.params, "q"); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f < 0 || f > 1 {
-				s.respond(tx, req, 400, "Invalid q Value")
+				s.reply(r, 400, "Invalid q Value")
 				return
 			}
 			q = f
 		}
-		uri := c.Address.String()
-		b := presence.Binding{Key: uri, Contact: uri, Q: q, Expires: now.Add(time.Duration(exp) * time.Second),
-			Transport: transport, Source: req.Source(), Local: local, FlowID: flow, UserAgent: ua}
-		if inst, ok := headerParam(c.Params, "+sip.instance"); ok {
+		b := presence.Binding{Key: c.uri, Contact: c.uri, Q: q, Expires: now.Add(time.Duration(exp) * time.Second),
+			Transport: transport, Source: r.auth.source, Local: local, FlowID: flow, UserAgent: ua}
+		if inst, ok := headerParam(c.params, "+sip.instance"); ok {
 			b.InstanceID = strings.Trim(inst, `"`)
-			if v, ok := headerParam(c.Params, "reg-id"); ok {
+			if v, ok := headerParam(c.params, "reg-id"); ok {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 0 {
-					s.respond(tx, req, 400, "Invalid reg-id")
+					s.reply(r, 400, "Invalid reg-id")
 					return
 				}
 				b.RegID = n
@@ -310,14 +396,14 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 	}
 	switch {
 	case errors.Is(err, presence.ErrOutOfOrder):
-		s.respond(tx, req, 500, "Request Out Of Order", sip.NewHeader("Retry-After", "1"))
+		s.reply(r, 500, "Request Out Of Order", sip.NewHeader("Retry-After", "1"))
 		return
 	case errors.Is(err, presence.ErrTooManyBindings):
-		s.respond(tx, req, 403, "Too Many Bindings")
+		s.reply(r, 403, "Too Many Bindings")
 		return
 	case err != nil:
 		s.log.Error("sip registrar", "identity", p.Identity, "error", err)
-		s.respond(tx, req, 500, "Server Internal Error")
+		s.reply(r, 500, "Server Internal Error")
 		return
 	}
 	if flow != "" && !s.flowAlive(flow) {
@@ -342,5 +428,5 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 		hdrs = append(hdrs, sip.NewHeader("Contact", v))
 	}
 	hdrs = append(hdrs, sip.NewHeader("Date", s.dateValue(now)))
-	s.respond(tx, req, 200, "OK", hdrs...)
+	s.reply(r, 200, "OK", hdrs...)
 }

@@ -86,10 +86,11 @@ func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
 
 func (u *udpRegistrar) worker() {
 	parser := sip.NewParser()
+	fast := new(fastRegister)
 	for {
 		select {
 		case d := <-u.work:
-			u.process(parser, d)
+			u.process(parser, fast, d)
 			if d.buf != nil && cap(*d.buf) <= 64<<10 {
 				*d.buf = d.data[:0]
 				datagramBufs.Put(d.buf)
@@ -283,12 +284,16 @@ func plainViaParams(v []byte) []byte {
 var datagramBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // process parses and handles one REGISTER datagram.
-func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
+func (u *udpRegistrar) process(parser *sip.Parser, fast *fastRegister, d datagram) {
 	if reason := rawContentLengthProblem(d.data); reason != "" {
 		u.s.rejectDatagram(u.pc, net.UDPAddrFromAddrPort(d.from), d.data, reason)
 		return
 	}
 	lowerHeaderNames(d.data)
+	if parseFastRegister(d.data, d.from, fast) {
+		u.processFast(fast, d)
+		return
+	}
 	msg, err := parser.ParseSIP(d.data)
 	if err != nil {
 		return // sipgo drops it the same way
@@ -333,6 +338,39 @@ func (u *udpRegistrar) process(parser *sip.Parser, d datagram) {
 	u.seen[key] = sentResponse{expires: now.Add(u.keep)}
 	u.mu.Unlock()
 	u.dispatch(req, key, d.from, true)
+}
+
+// processFast is process for a REGISTER parseFastRegister has read.
+func (u *udpRegistrar) processFast(f *fastRegister, d datagram) {
+	f.tx = statelessTx{u: u, fast: f, from: d.from}
+	tx := &f.tx
+	f.reg.tx = tx
+	raw := d.data[d.branchAt : d.branchAt+d.branchLen]
+	if d.branchLen > 0 && string(raw) == f.branch && len(f.reg.auth.authorization) > 0 {
+		// As process: a request with credentials is remembered for
+		// retransmissions; the branch is cloned so that the entry does not
+		// keep the whole message.
+		tx.key, tx.remember = txKey{strings.Clone(f.branch), d.from}, true
+		now := u.s.now()
+		u.mu.Lock()
+		if prev, dup := u.seen[tx.key]; dup && now.Before(prev.expires) {
+			out, to := prev.data, prev.to
+			u.mu.Unlock()
+			if out != nil {
+				u.send(out, to)
+			}
+			return
+		}
+		u.seen[tx.key] = sentResponse{expires: now.Add(u.keep)}
+		u.mu.Unlock()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			u.s.log.Error("sip handler panic", "method", "REGISTER", "panic", r)
+			u.s.reply(&f.reg, 500, "Server Internal Error")
+		}
+	}()
+	u.s.register(&f.reg)
 }
 
 // lowerHeaderNames lower-cases, in place, the field names of a message's
@@ -404,6 +442,7 @@ type statelessTx struct {
 	u        *udpRegistrar
 	key      txKey
 	req      *sip.Request
+	fast     *fastRegister // instead of req, for a request parseFastRegister read
 	from     netip.AddrPort
 	remember bool
 }
@@ -424,6 +463,11 @@ func (t *statelessTx) Reply(req *sip.Request, code int, reason string, extra []s
 	return nil
 }
 
+// replyFast is Reply for a request parseFastRegister read.
+func (t *statelessTx) replyFast(f *fastRegister, code int, reason string, extra []sip.Header) {
+	t.render(code, func(buf *bytes.Buffer) { renderFast(buf, f, code, reason, t.u.s.cfg.UserAgent, extra) })
+}
+
 // render has write render a response into a pooled buffer, then sends a
 // copy at its exact size (kept for Timer J when final) and remembers a final
 // one for retransmissions.
@@ -435,7 +479,15 @@ func (t *statelessTx) render(code int, write func(*bytes.Buffer)) {
 	renderBufs.Put(buf)
 
 	to := t.from
-	if via := t.req.Via(); via != nil {
+	if t.fast != nil {
+		if _, ok := t.fast.via0.get("rport"); !ok {
+			port := t.fast.via0.port
+			if port == 0 {
+				port = sip.DefaultUdpPort
+			}
+			to = netip.AddrPortFrom(t.from.Addr(), uint16(port))
+		}
+	} else if via := t.req.Via(); via != nil {
 		if _, ok := via.Params.Get("rport"); !ok {
 			// No rport: the response goes to the source IP and the Via port.
 			port := via.Port
@@ -532,6 +584,12 @@ func renderResponse(buf *bytes.Buffer, req *sip.Request, code int, reason, serve
 		h.StringWrite(buf)
 		buf.WriteString("\r\n")
 	}
+	writeResponseTail(buf, server, extra)
+}
+
+// writeResponseTail ends a rendered response: Content-Length 0, Server,
+// extra, and the empty line.
+func writeResponseTail(buf *bytes.Buffer, server string, extra []sip.Header) {
 	buf.WriteString("Content-Length: 0\r\nServer: ")
 	buf.WriteString(server)
 	buf.WriteString("\r\n")
