@@ -174,9 +174,17 @@ type udpConn struct {
 	// take, when set, may consume a datagram (the stateless REGISTER path);
 	// data is only valid during the call.
 	take func(data []byte, from netip.AddrPort) bool
+	// flush, when set, hands on what take took; ReadFrom calls it before
+	// it waits for more datagrams or returns one to sipgo.
+	flush func()
+	// batch reads many datagrams per system call (Linux, with take set).
+	batch *batchReader
 }
 
 func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if c.batch != nil {
+		return c.readBatched(b)
+	}
 	uc, _ := c.PacketConn.(*net.UDPConn)
 	for {
 		var n int
@@ -193,6 +201,7 @@ func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			// rest of the server (Source, bindings) uses a.b.c.d.
 			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 			if c.take(b[:n], ap) {
+				c.flushTaken()
 				continue
 			}
 			addr = net.UDPAddrFromAddrPort(ap)
@@ -203,6 +212,7 @@ func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			}
 			if c.take != nil {
 				if ua, ok := addr.(*net.UDPAddr); ok && c.take(b[:n], netip.AddrPortFrom(ua.AddrPort().Addr().Unmap(), ua.AddrPort().Port())) {
+					c.flushTaken()
 					continue
 				}
 			}
@@ -212,5 +222,41 @@ func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			continue
 		}
 		return n, addr, err
+	}
+}
+
+func (c *udpConn) flushTaken() {
+	if c.flush != nil {
+		c.flush()
+	}
+}
+
+// readBatched is ReadFrom through the batch reader: the REGISTERs of a
+// batch go to take, and are handed on together; the other datagrams are
+// returned to sipgo one by one.
+func (c *udpConn) readBatched(b []byte) (int, net.Addr, error) {
+	for {
+		for c.batch.next < c.batch.n {
+			i := c.batch.next
+			c.batch.next++
+			data, ap, err := c.batch.datagram(i)
+			if err != nil || len(data) == 0 {
+				continue // truncated (larger than any UDP datagram), or empty
+			}
+			if c.take(data, ap) {
+				continue
+			}
+			addr := net.UDPAddrFromAddrPort(ap)
+			if reason := rawContentLengthProblem(data); reason != "" {
+				c.reject(c.PacketConn, addr, append([]byte(nil), data...), reason)
+				continue
+			}
+			c.flushTaken()
+			return copy(b, data), addr, nil
+		}
+		c.flushTaken()
+		if err := c.batch.read(); err != nil {
+			return 0, nil, err
+		}
 	}
 }

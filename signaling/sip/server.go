@@ -219,7 +219,10 @@ func (s *Server) Listen() (err error) {
 		wrapped := &udpConn{PacketConn: pc, reject: s.rejectDatagram}
 		if !s.cfg.UDPRegisterTransactions {
 			s.udpReg = newUDPRegistrar(s, pc)
-			wrapped.take = s.udpReg.take
+			wrapped.take, wrapped.flush = s.udpReg.take, s.udpReg.flush
+			if uc, ok := pc.(*net.UDPConn); ok {
+				wrapped.batch = newBatchReader(uc)
+			}
 		}
 		s.serve = append(s.serve, func() error { return s.srv.ServeUDP(wrapped) })
 	}

@@ -35,8 +35,12 @@ type udpRegistrar struct {
 	pc   net.PacketConn
 	uc   *net.UDPConn // pc when it is one: sends without allocating an address
 	keep time.Duration
-	work chan datagram
-	out  chan outDatagram // responses for the sender (nil: written directly)
+	work chan []datagram
+	out  chan []outDatagram // responses for the sender (nil: written directly)
+
+	// taken holds what take took from the datagrams the reader has read
+	// since it last called flush (the reader's alone).
+	taken []datagram
 
 	mu   sync.Mutex
 	seen map[txKey]sentResponse // by value: one allocation less per request, nothing for the GC to trace
@@ -62,18 +66,19 @@ type sentResponse struct {
 	expires time.Time
 }
 
-// registerQueue is how many REGISTER datagrams may wait for a worker. When
-// it is full the reader waits, and the socket's receive buffer
-// (Config.UDPReadBuffer) holds what arrives meanwhile: an overloaded server
-// does not pile up goroutines and requests whose clients have long since
-// retransmitted.
-const registerQueue = 1024
+// registerQueue is how many batches of REGISTER datagrams (what the reader
+// read with one system call: one datagram when the server is not busy, up
+// to recvBatch when it is) may wait for a worker. When it is full the
+// reader waits, and the socket's receive buffer (Config.UDPReadBuffer)
+// holds what arrives meanwhile: an overloaded server does not pile up
+// goroutines and requests whose clients have long since retransmitted.
+const registerQueue = 128
 
 func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
-	u := &udpRegistrar{s: s, pc: pc, keep: sip.Timer_J, seen: map[txKey]sentResponse{}, work: make(chan datagram, registerQueue)}
+	u := &udpRegistrar{s: s, pc: pc, keep: sip.Timer_J, seen: map[txKey]sentResponse{}, work: make(chan []datagram, registerQueue)}
 	u.uc, _ = pc.(*net.UDPConn)
 	if u.uc != nil {
-		u.out = make(chan outDatagram, registerQueue)
+		u.out = make(chan []outDatagram, registerQueue)
 		go u.sender(newBatchWriter(u.uc))
 	}
 	// Handlers mostly compute; a few wait on the database (credential
@@ -84,16 +89,29 @@ func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
 	return u
 }
 
+// regWorker is a worker's own state.
+type regWorker struct {
+	parser *sip.Parser
+	fast   fastRegister
+	// out collects the responses to a batch, sent together when it is done.
+	out []outDatagram
+}
+
 func (u *udpRegistrar) worker() {
-	parser := sip.NewParser()
-	fast := new(fastRegister)
+	w := &regWorker{parser: sip.NewParser()}
 	for {
 		select {
-		case d := <-u.work:
-			u.process(parser, fast, d)
-			if d.buf != nil && cap(*d.buf) <= 64<<10 {
-				*d.buf = d.data[:0]
-				datagramBufs.Put(d.buf)
+		case batch := <-u.work:
+			for _, d := range batch {
+				u.process(w, d)
+				if d.buf != nil && cap(*d.buf) <= 64<<10 {
+					*d.buf = d.data[:0]
+					datagramBufs.Put(d.buf)
+				}
+			}
+			if len(w.out) > 0 {
+				u.sendBatch(w.out)
+				w.out = make([]outDatagram, 0, len(w.out))
 			}
 		case <-u.s.closed:
 			return
@@ -106,9 +124,9 @@ var (
 	branchCookie   = []byte("branch=" + sip.RFC3261BranchMagicCookie)
 )
 
-// take queues a REGISTER datagram read by the reader (data is the reader's
-// buffer: it is copied); it returns false when sipgo should have the
-// datagram.
+// take keeps a REGISTER datagram read by the reader (data is the reader's
+// buffer: it is copied) for the next flush; it returns false when sipgo
+// should have the datagram.
 func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
 	if !bytes.HasPrefix(data, registerPrefix) || !bytes.Contains(data, branchCookie) {
 		// Pre-RFC 3261 clients: let the transaction layer match them.
@@ -124,11 +142,21 @@ func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
 	bp := datagramBufs.Get().(*[]byte)
 	*bp = append((*bp)[:0], data...)
 	d.data, d.buf = *bp, bp
+	u.taken = append(u.taken, d)
+	return true
+}
+
+// flush hands what take took to a worker, as one batch.
+func (u *udpRegistrar) flush() {
+	if len(u.taken) == 0 {
+		return
+	}
+	batch := u.taken
+	u.taken = make([]datagram, 0, cap(batch))
 	select {
-	case u.work <- d:
+	case u.work <- batch:
 	case <-u.s.closed:
 	}
-	return true
 }
 
 // absorb answers a retransmission of a request already answered, and drops
@@ -284,17 +312,17 @@ func plainViaParams(v []byte) []byte {
 var datagramBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // process parses and handles one REGISTER datagram.
-func (u *udpRegistrar) process(parser *sip.Parser, fast *fastRegister, d datagram) {
+func (u *udpRegistrar) process(w *regWorker, d datagram) {
 	if reason := rawContentLengthProblem(d.data); reason != "" {
 		u.s.rejectDatagram(u.pc, net.UDPAddrFromAddrPort(d.from), d.data, reason)
 		return
 	}
 	lowerHeaderNames(d.data)
-	if parseFastRegister(d.data, d.from, fast) {
-		u.processFast(fast, d)
+	if parseFastRegister(d.data, d.from, &w.fast) {
+		u.processFast(w, d)
 		return
 	}
-	msg, err := parser.ParseSIP(d.data)
+	msg, err := w.parser.ParseSIP(d.data)
 	if err != nil {
 		return // sipgo drops it the same way
 	}
@@ -306,13 +334,13 @@ func (u *udpRegistrar) process(parser *sip.Parser, fast *fastRegister, d datagra
 	if !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) {
 		// The cookie was in another header (take looks at the raw bytes):
 		// answer without matching retransmissions.
-		u.dispatch(req, txKey{}, d.from, false)
+		u.dispatch(w, req, txKey{}, d.from, false)
 		return
 	}
 	if raw := d.data[d.branchAt : d.branchAt+d.branchLen]; d.branchLen > 0 && string(raw) != branch {
 		// take would look retransmissions up under another branch than the
 		// one kept here (FuzzRawBranch finds no such message): keep nothing.
-		u.dispatch(req, txKey{}, d.from, false)
+		u.dispatch(w, req, txKey{}, d.from, false)
 		return
 	}
 	if req.GetHeader("authorization") == nil {
@@ -321,7 +349,7 @@ func (u *udpRegistrar) process(parser *sip.Parser, fast *fastRegister, d datagra
 		// answered anew, as RFC 3261 §8.2.7 lets a stateless UAS do, and
 		// nothing is kept for Timer J. That is half of a Digest
 		// registration's requests.
-		u.dispatch(req, txKey{}, d.from, false)
+		u.dispatch(w, req, txKey{}, d.from, false)
 		return
 	}
 	key := txKey{branch, d.from}
@@ -337,12 +365,13 @@ func (u *udpRegistrar) process(parser *sip.Parser, fast *fastRegister, d datagra
 	}
 	u.seen[key] = sentResponse{expires: now.Add(u.keep)}
 	u.mu.Unlock()
-	u.dispatch(req, key, d.from, true)
+	u.dispatch(w, req, key, d.from, true)
 }
 
 // processFast is process for a REGISTER parseFastRegister has read.
-func (u *udpRegistrar) processFast(f *fastRegister, d datagram) {
-	f.tx = statelessTx{u: u, fast: f, from: d.from}
+func (u *udpRegistrar) processFast(w *regWorker, d datagram) {
+	f := &w.fast
+	f.tx = statelessTx{u: u, w: w, fast: f, from: d.from}
 	tx := &f.tx
 	f.reg.tx = tx
 	raw := d.data[d.branchAt : d.branchAt+d.branchLen]
@@ -408,10 +437,10 @@ func lowerHeaderNames(b []byte) {
 	}
 }
 
-func (u *udpRegistrar) dispatch(req *sip.Request, key txKey, from netip.AddrPort, remember bool) {
+func (u *udpRegistrar) dispatch(w *regWorker, req *sip.Request, key txKey, from netip.AddrPort, remember bool) {
 	req.SetSource(from.String())
 	req.SetTransport("UDP")
-	u.s.dispatch(u.s.handleRegister, req, &statelessTx{u: u, key: key, req: req, from: from, remember: remember})
+	u.s.dispatch(u.s.handleRegister, req, &statelessTx{u: u, w: w, key: key, req: req, from: from, remember: remember})
 }
 
 func (u *udpRegistrar) write(data []byte, to netip.AddrPort) error {
@@ -440,6 +469,7 @@ var renderBufs = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte,
 // and remembers the final one for retransmissions.
 type statelessTx struct {
 	u        *udpRegistrar
+	w        *regWorker // the worker handling the request: responses go out with its batch
 	key      txKey
 	req      *sip.Request
 	fast     *fastRegister // instead of req, for a request parseFastRegister read
@@ -504,6 +534,10 @@ func (t *statelessTx) render(code int, write func(*bytes.Buffer)) {
 			t.u.seen[t.key] = e
 		}
 		t.u.mu.Unlock()
+	}
+	if t.w != nil && t.u.out != nil {
+		t.w.out = append(t.w.out, outDatagram{data, to})
+		return
 	}
 	t.u.send(data, to)
 }

@@ -44,8 +44,13 @@ func (u *udpRegistrar) send(data []byte, to netip.AddrPort) {
 		u.write(data, to)
 		return
 	}
+	u.sendBatch([]outDatagram{{data, to}})
+}
+
+// sendBatch queues datagrams for the sender (u.out set); the sender owns ds.
+func (u *udpRegistrar) sendBatch(ds []outDatagram) {
 	select {
-	case u.out <- outDatagram{data, to}:
+	case u.out <- ds:
 	case <-u.s.closed:
 	}
 }
@@ -73,25 +78,30 @@ func (u *udpRegistrar) sender(w batchWriter, v4 bool) {
 		bufs[i][0] = d.data
 		msgs[i] = ipv4.Message{Buffers: bufs[i][:], Addr: &addrs[i]}
 	}
+	var queue []outDatagram
 	for {
-		var n int
-		select {
-		case d := <-u.out:
-			fill(0, d)
-			n = 1
-		case <-u.s.closed:
-			return
+		if len(queue) == 0 {
+			select {
+			case queue = <-u.out:
+			case <-u.s.closed:
+				return
+			}
 		}
 	more:
-		for n < maxSendBatch {
+		for len(queue) < maxSendBatch {
 			select {
-			case d := <-u.out:
-				fill(n, d)
-				n++
+			case ds := <-u.out:
+				queue = append(queue, ds...)
 			default:
 				break more
 			}
 		}
+		n := min(len(queue), maxSendBatch)
+		for i, d := range queue[:n] {
+			fill(i, d)
+		}
+		clear(queue[:n])
+		queue = queue[n:]
 		for sent := 0; sent < n; {
 			k, err := w.WriteBatch(msgs[sent:n], 0)
 			if err != nil {
