@@ -50,9 +50,11 @@ type datagram struct {
 	data []byte
 	from netip.AddrPort
 	buf  *[]byte // data's pooled buffer, returned after process
-	// branch is where rawBranch found the first Via's branch in data
-	// (branchLen 0: it did not).
-	branchAt, branchLen int
+	// key is the request's transaction, by the branch rawBranch found in
+	// data; inflight says take marked it in seen as being handled (it found
+	// a branch).
+	key      txKey
+	inflight bool
 }
 
 type txKey struct {
@@ -133,11 +135,12 @@ func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
 		return false
 	}
 	d := datagram{from: from}
-	if at, n := rawBranchAt(data); n > 0 {
-		if u.absorb(data[at:at+n], from) {
+	if branch := rawBranch(data); branch != nil {
+		var absorbed bool
+		if d.key, absorbed = u.absorb(branch, from); absorbed {
 			return true
 		}
-		d.branchAt, d.branchLen = at, n
+		d.inflight = true
 	}
 	bp := datagramBufs.Get().(*[]byte)
 	*bp = append((*bp)[:0], data...)
@@ -160,23 +163,43 @@ func (u *udpRegistrar) flush() {
 }
 
 // absorb answers a retransmission of a request already answered, and drops
-// one whose first copy is still being handled; it reports whether the
-// request was one of those. It runs on the reader, before any parsing: a
-// client that retransmits because the server is slow (SIPp does after
-// 500 ms) would otherwise have each copy parsed in full by the workers, and
-// an overloaded server would spend more and more of its time on copies.
-func (u *udpRegistrar) absorb(branch []byte, from netip.AddrPort) bool {
+// one whose first copy is still queued or being handled; it reports whether
+// the request was one of those. Otherwise it marks the request in seen as
+// being handled, and returns its key. It runs on the reader, before any
+// parsing: a client that retransmits because the server is slow (SIPp does
+// after 500 ms) would otherwise have each copy parsed in full by the
+// workers, and an overloaded server, its queue filling with copies of
+// requests it has not yet reached, would spend more and more of its time
+// on copies.
+func (u *udpRegistrar) absorb(branch []byte, from netip.AddrPort) (txKey, bool) {
 	now := u.s.now()
 	u.mu.Lock()
 	prev, dup := u.seen[txKey{string(branch), from}] // the conversion does not allocate
+	if dup && now.Before(prev.expires) {
+		u.mu.Unlock()
+		if prev.data != nil {
+			u.send(prev.data, prev.to)
+		}
+		return txKey{}, true
+	}
+	key := txKey{string(branch), from}
+	u.seen[key] = sentResponse{expires: now.Add(u.keep)}
 	u.mu.Unlock()
-	if !dup || !now.Before(prev.expires) {
-		return false
+	return key, false
+}
+
+// forget removes the mark absorb left for a request whose response is not
+// kept (a challenge, a request not handled here): a retransmission of it is
+// answered anew.
+func (u *udpRegistrar) forget(d datagram) {
+	if !d.inflight {
+		return
 	}
-	if prev.data != nil {
-		u.send(prev.data, prev.to)
+	u.mu.Lock()
+	if e, ok := u.seen[d.key]; ok && e.data == nil {
+		delete(u.seen, d.key)
 	}
-	return true
+	u.mu.Unlock()
 }
 
 // rawBranch finds the branch parameter of a message's first Via in its raw
@@ -239,15 +262,6 @@ func rawBranch(b []byte) []byte {
 		return branch
 	}
 	return nil
-}
-
-// rawBranchAt is rawBranch as a position in b: b[at:at+n] (n 0: none).
-func rawBranchAt(b []byte) (at, n int) {
-	br := rawBranch(b)
-	if br == nil {
-		return 0, 0
-	}
-	return cap(b) - cap(br), len(br) // br is b resliced: it ends where b's array does
 }
 
 // plainViaParams returns what follows the ';' in a Via value written the
@@ -313,13 +327,19 @@ var datagramBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); retur
 
 // process parses and handles one REGISTER datagram.
 func (u *udpRegistrar) process(w *regWorker, d datagram) {
+	remembered := false
+	defer func() {
+		if !remembered {
+			u.forget(d)
+		}
+	}()
 	if reason := rawContentLengthProblem(d.data); reason != "" {
 		u.s.rejectDatagram(u.pc, net.UDPAddrFromAddrPort(d.from), d.data, reason)
 		return
 	}
 	lowerHeaderNames(d.data)
 	if parseFastRegister(d.data, d.from, &w.fast) {
-		u.processFast(w, d)
+		remembered = u.processFast(w, d)
 		return
 	}
 	msg, err := w.parser.ParseSIP(d.data)
@@ -337,9 +357,9 @@ func (u *udpRegistrar) process(w *regWorker, d datagram) {
 		u.dispatch(w, req, txKey{}, d.from, false)
 		return
 	}
-	if raw := d.data[d.branchAt : d.branchAt+d.branchLen]; d.branchLen > 0 && string(raw) != branch {
-		// take would look retransmissions up under another branch than the
-		// one kept here (FuzzRawBranch finds no such message): keep nothing.
+	if d.inflight && d.key.branch != branch {
+		// take looked retransmissions up under another branch than sipgo
+		// reads (FuzzRawBranch finds no such message): keep nothing.
 		u.dispatch(w, req, txKey{}, d.from, false)
 		return
 	}
@@ -352,7 +372,23 @@ func (u *udpRegistrar) process(w *regWorker, d datagram) {
 		u.dispatch(w, req, txKey{}, d.from, false)
 		return
 	}
+	remembered = true
+	if d.inflight {
+		u.dispatch(w, req, d.key, d.from, true)
+		return
+	}
+	// take found no branch in the raw bytes: look for copies now.
 	key := txKey{branch, d.from}
+	if !u.claim(key) {
+		return
+	}
+	u.dispatch(w, req, key, d.from, true)
+}
+
+// claim is absorb for a request whose branch take could not find: it
+// answers or drops a copy of one already being handled, and reports whether
+// the request is new (and now marked).
+func (u *udpRegistrar) claim(key txKey) bool {
 	now := u.s.now()
 	u.mu.Lock()
 	if prev, dup := u.seen[key]; dup && now.Before(prev.expires) {
@@ -361,37 +397,35 @@ func (u *udpRegistrar) process(w *regWorker, d datagram) {
 		if out != nil {
 			u.send(out, to)
 		}
-		return
+		return false
 	}
 	u.seen[key] = sentResponse{expires: now.Add(u.keep)}
 	u.mu.Unlock()
-	u.dispatch(w, req, key, d.from, true)
+	return true
 }
 
-// processFast is process for a REGISTER parseFastRegister has read.
-func (u *udpRegistrar) processFast(w *regWorker, d datagram) {
+// processFast is process for a REGISTER parseFastRegister has read; it
+// reports whether the response is kept for retransmissions.
+func (u *udpRegistrar) processFast(w *regWorker, d datagram) bool {
 	f := &w.fast
 	f.tx = statelessTx{u: u, w: w, fast: f, from: d.from}
 	tx := &f.tx
 	f.reg.tx = tx
-	raw := d.data[d.branchAt : d.branchAt+d.branchLen]
-	if d.branchLen > 0 && string(raw) == f.branch && len(f.reg.auth.authorization) > 0 {
+	if len(f.reg.auth.authorization) > 0 {
 		// As process: a request with credentials is remembered for
-		// retransmissions; the branch is cloned so that the entry does not
-		// keep the whole message.
-		tx.key, tx.remember = txKey{strings.Clone(f.branch), d.from}, true
-		now := u.s.now()
-		u.mu.Lock()
-		if prev, dup := u.seen[tx.key]; dup && now.Before(prev.expires) {
-			out, to := prev.data, prev.to
-			u.mu.Unlock()
-			if out != nil {
-				u.send(out, to)
+		// retransmissions.
+		switch {
+		case d.inflight && d.key.branch == f.branch:
+			tx.key, tx.remember = d.key, true
+		case !d.inflight:
+			// The branch is cloned so that the entry does not keep the
+			// whole message.
+			tx.key = txKey{strings.Clone(f.branch), d.from}
+			if !u.claim(tx.key) {
+				return true
 			}
-			return
+			tx.remember = true
 		}
-		u.seen[tx.key] = sentResponse{expires: now.Add(u.keep)}
-		u.mu.Unlock()
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -400,6 +434,7 @@ func (u *udpRegistrar) processFast(w *regWorker, d datagram) {
 		}
 	}()
 	u.s.register(&f.reg)
+	return tx.remember
 }
 
 // lowerHeaderNames lower-cases, in place, the field names of a message's
