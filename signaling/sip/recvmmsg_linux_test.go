@@ -72,6 +72,35 @@ func TestBatchReaderReadsQueuedDatagrams(t *testing.T) {
 	}
 }
 
+// TestBatchReaderDualStack: on a socket bound to [::] (the default), an
+// IPv4 peer is reported as its IPv4 address, not ::ffff:a.b.c.d.
+func TestBatchReaderDualStack(t *testing.T) {
+	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv6unspecified})
+	if err != nil {
+		t.Skipf("no dual-stack socket: %v", err)
+	}
+	defer srv.Close()
+	cli, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: srv.LocalAddr().(*net.UDPAddr).Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	r := newBatchReader(srv)
+	if err := r.read(); err != nil {
+		t.Fatal(err)
+	}
+	data, from, err := r.datagram(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := cli.LocalAddr().(*net.UDPAddr).AddrPort(); string(data) != "hello" || from != want || !from.Addr().Is4() {
+		t.Fatalf("%q from %v, want hello from %v", data, from, want)
+	}
+}
+
 // TestUDPConnBatched: the REGISTERs of a batch go to take and are handed
 // on before ReadFrom returns another datagram to sipgo or waits; the other
 // datagrams reach sipgo in order.
