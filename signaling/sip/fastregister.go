@@ -83,8 +83,9 @@ func (v *fastVia) set(name, value string) {
 	}
 }
 
-// sipgoParsed are the header names sipgo's parser reads into its own types
-// (and may refuse), beside the ones parseFastRegister reads itself; and the
+// fastRefused are the header names parseFastRegister leaves to sipgo's
+// path: those sipgo's parser reads into its own types (and may refuse)
+// beside the ones parseFastRegister reads itself, compact forms, and the
 // ones validateRequest allows only once.
 var fastRefused = map[string]bool{
 	"c": true, "content-type": true, "f": true, "t": true, "m": true, "i": true, "v": true, "l": true,
