@@ -172,19 +172,10 @@ func (u *udpRegistrar) flush() {
 // requests it has not yet reached, would spend more and more of its time
 // on copies.
 func (u *udpRegistrar) absorb(branch []byte, from netip.AddrPort) (txKey, bool) {
-	now := u.s.now()
-	u.mu.Lock()
-	prev, dup := u.seen[txKey{string(branch), from}] // the conversion does not allocate
-	if dup && now.Before(prev.expires) {
-		u.mu.Unlock()
-		if prev.data != nil {
-			u.send(prev.data, prev.to)
-		}
+	key := txKey{string(branch), from}
+	if !u.claim(key) {
 		return txKey{}, true
 	}
-	key := txKey{string(branch), from}
-	u.seen[key] = sentResponse{expires: now.Add(u.keep)}
-	u.mu.Unlock()
 	return key, false
 }
 
@@ -351,43 +342,47 @@ func (u *udpRegistrar) process(w *regWorker, d datagram) {
 		return
 	}
 	branch, _ := req.Via().Params.Get("branch")
-	if !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie) {
+	key, remember, handle := u.txOf(d, branch, req.GetHeader("authorization") != nil)
+	remembered = remember
+	if handle {
+		u.dispatch(w, req, key, d.from, remember)
+	}
+}
+
+// txOf decides under which transaction key the response to d is kept for
+// retransmissions (remember), given the first Via's branch as the parser
+// read it and whether the request carries credentials. It reports false for
+// handle when d is a copy of a request already answered or in hand (claim
+// has answered or dropped it).
+func (u *udpRegistrar) txOf(d datagram, branch string, credentials bool) (key txKey, remember, handle bool) {
+	switch {
+	case !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie):
 		// The cookie was in another header (take looks at the raw bytes):
 		// answer without matching retransmissions.
-		u.dispatch(w, req, txKey{}, d.from, false)
-		return
-	}
-	if d.inflight && d.key.branch != branch {
-		// take looked retransmissions up under another branch than sipgo
-		// reads (FuzzRawBranch finds no such message): keep nothing.
-		u.dispatch(w, req, txKey{}, d.from, false)
-		return
-	}
-	if req.GetHeader("authorization") == nil {
+		return txKey{}, false, true
+	case d.inflight && d.key.branch != branch:
+		// take looked retransmissions up under another branch than the
+		// parser reads (FuzzRawBranch finds no such message): keep nothing.
+		return txKey{}, false, true
+	case !credentials:
 		// Without credentials the answer (a challenge, or a rejection of
 		// the request) changes nothing here: each copy of the request is
 		// answered anew, as RFC 3261 §8.2.7 lets a stateless UAS do, and
 		// nothing is kept for Timer J. That is half of a Digest
 		// registration's requests.
-		u.dispatch(w, req, txKey{}, d.from, false)
-		return
+		return txKey{}, false, true
+	case d.inflight:
+		return d.key, true, true
 	}
-	remembered = true
-	if d.inflight {
-		u.dispatch(w, req, d.key, d.from, true)
-		return
-	}
-	// take found no branch in the raw bytes: look for copies now.
-	key := txKey{branch, d.from}
-	if !u.claim(key) {
-		return
-	}
-	u.dispatch(w, req, key, d.from, true)
+	// take found no branch in the raw bytes: look for copies now (the
+	// branch cloned, so that the entry does not keep a whole message).
+	key = txKey{strings.Clone(branch), d.from}
+	return key, true, u.claim(key)
 }
 
-// claim is absorb for a request whose branch take could not find: it
-// answers or drops a copy of one already being handled, and reports whether
-// the request is new (and now marked).
+// claim answers a copy of a request already answered, and drops one whose
+// first copy is still queued or being handled; otherwise it marks the
+// request as in hand. It reports whether the request is new.
 func (u *udpRegistrar) claim(key txKey) bool {
 	now := u.s.now()
 	u.mu.Lock()
@@ -411,21 +406,10 @@ func (u *udpRegistrar) processFast(w *regWorker, d datagram) bool {
 	f.tx = statelessTx{u: u, w: w, fast: f, from: d.from}
 	tx := &f.tx
 	f.reg.tx = tx
-	if len(f.reg.auth.authorization) > 0 {
-		// As process: a request with credentials is remembered for
-		// retransmissions.
-		switch {
-		case d.inflight && d.key.branch == f.branch:
-			tx.key, tx.remember = d.key, true
-		case !d.inflight:
-			// The branch is cloned so that the entry does not keep the
-			// whole message.
-			tx.key = txKey{strings.Clone(f.branch), d.from}
-			if !u.claim(tx.key) {
-				return true
-			}
-			tx.remember = true
-		}
+	var handle bool
+	tx.key, tx.remember, handle = u.txOf(d, f.branch, len(f.reg.auth.authorization) > 0)
+	if !handle {
+		return true
 	}
 	defer func() {
 		if r := recover(); r != nil {
