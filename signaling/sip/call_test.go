@@ -363,7 +363,7 @@ func startBaresip(t *testing.T, e *env, user, password string) (dumpDir string) 
 	t.Helper()
 	baresip := needPeer(t, "baresip")
 	dir, dumps := t.TempDir(), t.TempDir()
-	listen := freePort(t)
+	listen := freeBaresipPort(t)
 	config := fmt.Sprintf(`poll_method		epoll
 sip_listen		127.0.0.1:%d
 module_path		/usr/lib/baresip/modules

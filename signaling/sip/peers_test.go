@@ -47,6 +47,21 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// freeBaresipPort returns a port for baresip's sip_listen: baresip binds UDP
+// and TCP there and TLS on the next port, so both must be free.
+func freeBaresipPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		p := freePort(t)
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1)); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no port pair free for baresip")
+	return 0
+}
+
 func portOf(a net.Addr) int {
 	switch v := a.(type) {
 	case *net.UDPAddr:
@@ -162,7 +177,7 @@ func TestBaresipRegisterDigest(t *testing.T) {
 	for _, tp := range []string{"udp", "tcp"} {
 		t.Run(tp, func(t *testing.T) {
 			dir := t.TempDir()
-			listen := freePort(t)
+			listen := freeBaresipPort(t)
 			config := fmt.Sprintf(`poll_method		epoll
 sip_listen		127.0.0.1:%d
 module_path		/usr/lib/baresip/modules
