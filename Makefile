@@ -63,7 +63,7 @@ bench:
 	$(GO) test -run '^$$' -bench ConcurrentBridges -benchtime 1x ./signaling/media/
 	$(GO) test -run '^$$' -bench SIPMessage -benchtime 5000x ./server/
 	$(GO) test -run '^$$' -bench Verify ./presence/accesstoken/
-	$(GO) test -run '^$$' -bench 'SaveBindings|CompactBindingLog' -benchtime 50x ./server/store/
+	$(GO) test -run '^$$' -bench 'SaveBindings|CompactBindingLog' -benchtime 50x ./store/
 	$(GO) test -run '^$$' -bench StatelessRegisterBearer -benchtime 100000x ./signaling/sip/
 
 ## bench-webrtc: registered browser sessions and browser↔SIP bridged calls (pion load), server CPU/RSS

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/parleyhq/parley/internal/sqlite"
 	"github.com/parleyhq/parley/plugins/sdk"
-	"github.com/parleyhq/parley/server/store"
 )
 
 // ServePlugin runs the built-in admission plugin in this process until the
@@ -18,7 +18,7 @@ func ServePlugin(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	db, err := store.OpenDB(ctx, pc.DB, Migrations())
+	db, err := sqlite.Open(ctx, pc.DB, Migrations())
 	if err != nil {
 		return fmt.Errorf("admission plugin database: %w", err)
 	}

@@ -13,9 +13,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyhq/parley/internal/sid"
+	"github.com/parleyhq/parley/internal/sqlite"
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 	"github.com/parleyhq/parley/plugins/sdk"
-	"github.com/parleyhq/parley/server/store"
 )
 
 //go:embed migrations/*.sql
@@ -62,7 +62,7 @@ type window struct {
 type Server struct {
 	admissionv1.UnimplementedAdmissionServer
 
-	db         *store.DB
+	db         *sqlite.DB
 	defaults   map[Resource]int64
 	retryAfter time.Duration
 	now        func() time.Time
@@ -77,7 +77,7 @@ type Server struct {
 
 // NewServer loads the state from db (dropping leases that expired while the
 // plugin was down). now may be nil (time.Now).
-func NewServer(ctx context.Context, db *store.DB, defaults map[Resource]int64, retryAfter time.Duration, now func() time.Time) (*Server, error) {
+func NewServer(ctx context.Context, db *sqlite.DB, defaults map[Resource]int64, retryAfter time.Duration, now func() time.Time) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/internal/sqlite"
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
-	"github.com/parleyhq/parley/server/store"
 )
 
 type clock struct {
@@ -24,9 +24,9 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func openServer(t *testing.T, file string, clk *clock) (*admission.Server, *store.DB) {
+func openServer(t *testing.T, file string, clk *clock) (*admission.Server, *sqlite.DB) {
 	t.Helper()
-	db, err := store.OpenDB(context.Background(), file, admission.Migrations())
+	db, err := sqlite.Open(context.Background(), file, admission.Migrations())
 	if err != nil {
 		t.Fatal(err)
 	}

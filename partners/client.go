@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // Errors of the Client.

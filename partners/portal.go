@@ -21,7 +21,7 @@ import (
 	partnersplugin "github.com/parleyhq/parley/plugins/partners"
 	usageplugin "github.com/parleyhq/parley/plugins/usage"
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 	"github.com/parleyhq/parley/web"
 )

@@ -5,7 +5,7 @@
 // ("sip:alice@example.com" for Digest users, "client:alice" for access-token
 // users) and derives a Status (available, busy, offline) from them. Memory is
 // the embedded implementation: an in-memory index with write-behind
-// persistence through a Persister (server/store implements it with SQLite),
+// persistence through a Persister (the core store implements it with SQLite),
 // restored on start and expired on time. Status changes are published on a
 // Bus. Access-token verification lives in presence/accesstoken and PIDF
 // (RFC 3863) documents in presence/pidf.

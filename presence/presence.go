@@ -124,7 +124,7 @@ type Registry interface {
 }
 
 // Persister stores bindings for a registry that keeps them in memory
-// (server/store implements it with SQLite). Writes are batched by the caller.
+// (the core store implements it with SQLite). Writes are batched by the caller.
 type Persister interface {
 	// SaveBindings upserts bindings and deletes the given keys in one transaction.
 	SaveBindings(ctx context.Context, upserts []Binding, deletes []BindingKey) error

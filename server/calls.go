@@ -11,9 +11,9 @@ import (
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/internal/sid"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/admission"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/store"
 )
 
 // admitAll is an admitter with no limits: these tests are about routing.

@@ -10,10 +10,10 @@ import (
 
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/messaging"
 	psip "github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/store"
 )
 
 // messageResolver answers the messaging service's routing questions from

@@ -28,8 +28,8 @@ import (
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/server/config"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/messaging"
+	"github.com/parleyhq/parley/store"
 )
 
 const (

@@ -10,9 +10,9 @@ import (
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/server/api"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/twiml"
+	"github.com/parleyhq/parley/store"
 )
 
 // originator places calls for the REST API: dial the target through

@@ -21,7 +21,7 @@ import (
 
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 const operatorToken = "operator-token-for-tests"

@@ -18,7 +18,7 @@ import (
 	"github.com/parleyhq/parley/internal/browsertest"
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 )
 

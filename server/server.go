@@ -30,12 +30,12 @@ import (
 	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/server/api"
 	"github.com/parleyhq/parley/server/config"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
 	"github.com/parleyhq/parley/signaling/messaging"
 	"github.com/parleyhq/parley/signaling/sip"
 	"github.com/parleyhq/parley/signaling/webrtc"
+	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 	"github.com/parleyhq/parley/web"
 )
@@ -170,7 +170,7 @@ func (s *Server) newVoice(ctx context.Context) error {
 // SIP MESSAGE; the WebRTC gateway adds its sink for messaging.TransportWebRTC.
 func (s *Server) newMessaging(hooks *webhook.Client) error {
 	msgs, err := messaging.New(s.cfg.Messaging, messaging.Deps{
-		Store: s.store, Registry: s.registry, Resolver: &messageResolver{store: s.store}, Webhooks: hooks,
+		Store: messageStore{s.store}, Registry: s.registry, Resolver: &messageResolver{store: s.store}, Webhooks: hooks,
 		Admit: func(ctx context.Context, acct string) (func(), error) {
 			return s.admission.Acquire(ctx, acct, admission.ResourceMessages)
 		},

@@ -20,7 +20,7 @@ import (
 	"github.com/parleyhq/parley/plugins/builtin"
 	"github.com/parleyhq/parley/server/api"
 	"github.com/parleyhq/parley/server/config"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // The server starts built-in plugins by re-executing its binary as

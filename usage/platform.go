@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/parleyhq/parley/admission"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // StoreAccounts gives the deliverer the auth tokens kept in the core store.

@@ -14,7 +14,7 @@ import (
 	"github.com/parleyhq/parley/plugins/builtin"
 	"github.com/parleyhq/parley/plugins/sdk"
 	usageplugin "github.com/parleyhq/parley/plugins/usage"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 )
 

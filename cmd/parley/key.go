@@ -9,7 +9,7 @@ import (
 
 	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/server/api"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 func (c *cli) keyCmd() *cobra.Command {

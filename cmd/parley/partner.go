@@ -11,11 +11,11 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyhq/parley/internal/sid"
+	"github.com/parleyhq/parley/internal/sqlite"
 	partnersplugin "github.com/parleyhq/parley/plugins/partners"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 	"github.com/parleyhq/parley/server"
 	"github.com/parleyhq/parley/server/api"
-	"github.com/parleyhq/parley/server/store"
 )
 
 // withPartners opens the built-in partners plugin's database in this
@@ -30,7 +30,7 @@ func (c *cli) withPartners(cmd *cobra.Command, fn func(ctx context.Context, srv 
 		return err
 	}
 	ctx := cmd.Context()
-	db, err := store.OpenDB(ctx, filepath.Join(cfg.DataDir, server.PartnersDBFile), partnersplugin.Migrations())
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, server.PartnersDBFile), partnersplugin.Migrations())
 	if err != nil {
 		return fmt.Errorf("partners database: %w", err)
 	}

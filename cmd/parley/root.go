@@ -11,7 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/server"
 	"github.com/parleyhq/parley/server/config"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // cli carries what every subcommand needs; no package-level state.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/server"
 	"github.com/parleyhq/parley/server/api"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 func (c *cli) sipCmd() *cobra.Command {

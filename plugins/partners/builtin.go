@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/parleyhq/parley/internal/sqlite"
 	"github.com/parleyhq/parley/plugins/sdk"
-	"github.com/parleyhq/parley/server/store"
 )
 
 // PluginConfig is what the plugin process receives from the host, as JSON
@@ -41,7 +41,7 @@ func ServePlugin(ctx context.Context, getenv func(string) string) error {
 	if err := json.Unmarshal([]byte(raw), &pc); err != nil || pc.DB == "" {
 		return fmt.Errorf("%s: want {\"db\": FILE}: %v", PluginConfigEnv, err)
 	}
-	db, err := store.OpenDB(ctx, pc.DB, Migrations())
+	db, err := sqlite.Open(ctx, pc.DB, Migrations())
 	if err != nil {
 		return fmt.Errorf("partners plugin database: %w", err)
 	}

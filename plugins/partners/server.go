@@ -21,9 +21,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyhq/parley/internal/sid"
+	"github.com/parleyhq/parley/internal/sqlite"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 	"github.com/parleyhq/parley/plugins/sdk"
-	"github.com/parleyhq/parley/server/store"
 )
 
 //go:embed migrations/*.sql
@@ -91,14 +91,14 @@ const (
 type Server struct {
 	partnersv1.UnimplementedPartnersServer
 
-	db   *store.DB
+	db   *sqlite.DB
 	now  func() time.Time
 	skew time.Duration
 }
 
 // NewServer serves db. now may be nil (time.Now); skew is the clock skew
 // tolerated on iat and exp (0: DefaultSkew).
-func NewServer(db *store.DB, now func() time.Time, skew time.Duration) *Server {
+func NewServer(db *sqlite.DB, now func() time.Time, skew time.Duration) *Server {
 	if now == nil {
 		now = time.Now
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/parleyhq/parley/internal/sid"
+	"github.com/parleyhq/parley/internal/sqlite"
 	"github.com/parleyhq/parley/plugins/partners"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
-	"github.com/parleyhq/parley/server/store"
 )
 
 const aud = "https://parley.example.com"
@@ -44,7 +44,7 @@ type fixture struct {
 
 func newServer(t testing.TB) (*partners.Server, *clock) {
 	t.Helper()
-	db, err := store.OpenDB(context.Background(), filepath.Join(t.TempDir(), "partners.db"), partners.Migrations())
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "partners.db"), partners.Migrations())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/internal/sid"
+	"github.com/parleyhq/parley/internal/sqlite"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/plugins/sdk"
-	"github.com/parleyhq/parley/server/store"
 )
 
 //go:embed migrations/*.sql
@@ -81,7 +81,7 @@ type trig struct {
 type Server struct {
 	usagev1.UnimplementedUsageServer
 
-	db  *store.DB
+	db  *sqlite.DB
 	cfg Config
 	now func() time.Time
 
@@ -94,7 +94,7 @@ type Server struct {
 }
 
 // NewServer loads the triggers from db. now may be nil (time.Now).
-func NewServer(ctx context.Context, db *store.DB, cfg Config, now func() time.Time) (*Server, error) {
+func NewServer(ctx context.Context, db *sqlite.DB, cfg Config, now func() time.Time) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

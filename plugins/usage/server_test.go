@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/parleyhq/parley/internal/sqlite"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/plugins/usage"
-	"github.com/parleyhq/parley/server/store"
 )
 
 type clock struct {
@@ -29,7 +29,7 @@ const acct = "AC00000000000000000000000000000001"
 
 type fixture struct {
 	srv  *usage.Server
-	db   *store.DB
+	db   *sqlite.DB
 	file string
 	clk  *clock
 	cfg  usage.Config
@@ -50,7 +50,7 @@ func (f *fixture) reopen(t *testing.T) {
 	if f.db != nil {
 		f.db.Close()
 	}
-	db, err := store.OpenDB(context.Background(), f.file, usage.Migrations())
+	db, err := sqlite.Open(context.Background(), f.file, usage.Migrations())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // AccountResource is an account as the API shows it.

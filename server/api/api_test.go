@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/server/api"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 type env struct {

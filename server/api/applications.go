@@ -5,7 +5,7 @@ import (
 	"net/url"
 
 	"github.com/parleyhq/parley/internal/sid"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // ApplicationResource is an application as the API shows it. sms_* are the

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/parleyhq/parley/internal/sid"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // principal is who made a request: an account, directly or through one of its keys.

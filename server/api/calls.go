@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/sid"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
+	"github.com/parleyhq/parley/store"
 )
 
 // OutboundCall is a call the REST API asks to place.

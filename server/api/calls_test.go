@@ -13,8 +13,8 @@ import (
 
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/server/api"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
+	"github.com/parleyhq/parley/store"
 )
 
 // control records live-call changes; calls not in live answer ErrNotLive,

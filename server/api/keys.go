@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/parleyhq/parley/internal/sid"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // KeyResource is an API key as the API shows it. Secret is only set in the

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/sid"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/messaging"
+	"github.com/parleyhq/parley/store"
 )
 
 // MessageSender sends messages to clients (messaging.Service implements it).
@@ -124,9 +124,9 @@ func (a *API) listMessages(r *http.Request, p principal) (int, any, error) {
 		}
 		*d.dst = t
 	}
-	return pagedList(r, "messages", func(pg store.Page) ([]messaging.Message, bool, error) {
+	return pagedList(r, "messages", func(pg store.Page) ([]store.Message, bool, error) {
 		return a.store.ListMessages(r.Context(), acct.Sid, f, pg)
-	}, NewMessageResource)
+	}, func(m store.Message) MessageResource { return NewMessageResource(messaging.Message(m)) })
 }
 
 func (a *API) fetchMessage(r *http.Request, p principal) (int, any, error) {
@@ -145,5 +145,5 @@ func (a *API) fetchMessage(r *http.Request, p principal) (int, any, error) {
 	if m.AccountSid != acct.Sid {
 		return 0, nil, notFound(r)
 	}
-	return http.StatusOK, NewMessageResource(m), nil
+	return http.StatusOK, NewMessageResource(messaging.Message(m)), nil
 }

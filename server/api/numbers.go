@@ -5,7 +5,7 @@ import (
 	"net/url"
 
 	"github.com/parleyhq/parley/internal/sid"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // IncomingNumberResource is an incoming number as the API shows it.

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/server/api"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 func TestIncomingNumbers(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // MaxBodyBytes bounds request bodies.

@@ -12,7 +12,7 @@ import (
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/partners"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // Partners is what the REST API needs from partner delegation

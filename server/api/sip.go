@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // SIPAdmin is what the SIP resources need beyond the store.

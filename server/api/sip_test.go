@@ -12,7 +12,7 @@ import (
 
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/server/api"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 func TestSIPDomainsAndCredentials(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/internal/sid"
 	usageplugin "github.com/parleyhq/parley/plugins/usage"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 )
 

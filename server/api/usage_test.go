@@ -19,7 +19,7 @@ import (
 	"github.com/parleyhq/parley/plugins/sdk"
 	usageplugin "github.com/parleyhq/parley/plugins/usage"
 	"github.com/parleyhq/parley/server/api"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 )
 

@@ -80,7 +80,8 @@ func (f SinkFunc) Deliver(ctx context.Context, b presence.Binding, d Delivery) e
 	return f(ctx, b, d)
 }
 
-// Store keeps messages (server/store implements it with SQLite).
+// Store keeps messages (the core store implements it with SQLite, through
+// an adapter in the composition root).
 type Store interface {
 	CreateMessage(ctx context.Context, m Message) error
 	// UpdateMessageStatus sets a message's status, error and date sent.

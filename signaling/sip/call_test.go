@@ -26,9 +26,9 @@ import (
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/internal/webhook"
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
+	"github.com/parleyhq/parley/store"
 )
 
 var lo = netip.MustParseAddr("127.0.0.1")

@@ -17,7 +17,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 const (

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // needPeer returns the path of a peer binary, skipping the test when it is

@@ -23,10 +23,10 @@ import (
 	"github.com/parleyhq/parley/internal/webhook"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
-	"github.com/parleyhq/parley/server/store"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
 	"github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/store"
 )
 
 const (

@@ -23,8 +23,8 @@ import (
 
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
-	"github.com/parleyhq/parley/server/store"
 	sipserver "github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/store"
 )
 
 func main() {

@@ -1,6 +1,6 @@
 //go:build !cgo
 
-package store
+package sqlite
 
 // Parley stores its data with github.com/mattn/go-sqlite3, which needs cgo.
 // A build with CGO_ENABLED=0 would compile and then fail at run time, so it is

@@ -10,6 +10,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/parleyhq/parley/internal/sqlite"
 	"github.com/parleyhq/parley/presence"
 )
 
@@ -402,7 +403,7 @@ func TestBindingLogMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := OpenDB(ctx, file, old)
+	db, err := sqlite.Open(ctx, file, old)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/parleyhq/parley/internal/sqlite"
 )
+
+// ErrNotFound is returned by repositories when a row does not exist.
+var ErrNotFound = errors.New("not found")
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -23,7 +29,7 @@ func CoreMigrations() fs.FS {
 
 // Store is the core database with its repositories.
 type Store struct {
-	*DB
+	*sqlite.DB
 	now  func() time.Time
 	keys *keyCache
 	blog *bindingLog
@@ -31,7 +37,7 @@ type Store struct {
 
 // Open opens the core database at file and migrates it to the latest schema.
 func Open(ctx context.Context, file string) (*Store, error) {
-	db, err := OpenDB(ctx, file, CoreMigrations())
+	db, err := sqlite.Open(ctx, file, CoreMigrations())
 	if err != nil {
 		return nil, err
 	}

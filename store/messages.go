@@ -7,26 +7,50 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/parleyhq/parley/signaling/messaging"
 )
 
-// The store implements messaging.Store.
-var _ messaging.Store = (*Store)(nil)
+// Message is one message as stored. Its fields are those of
+// Message, so the two convert into each other.
+type Message struct {
+	Sid            string
+	AccountSid     string
+	ApplicationSid string // set for messages to an application
+	From, To       string // "client:alice", "sip:alice@pbx.example.com"
+	// Target is the presence identity the message is delivered to; "" for
+	// messages to an application.
+	Target               string
+	Body                 []byte
+	ContentType          string
+	Direction            string
+	Status               string
+	ErrorCode            int
+	ErrorMessage         string
+	StatusCallback       string
+	StatusCallbackMethod string
+	ExpiresAt            time.Time // queued messages become undelivered after it
+	DateSent             time.Time // zero until delivered
+	DateCreated          time.Time
+	DateUpdated          time.Time
+}
+
+// MessageTarget is an identity of an account that has queued messages.
+type MessageTarget struct {
+	AccountSid, Identity string
+}
 
 const messageCols = `sid, account_sid, application_sid, from_addr, to_addr, target, body, content_type, direction, status,
 	error_code, error_message, status_callback, status_callback_method, expires_at, date_sent, date_created, date_updated`
 
-func scanMessage(row scanner) (messaging.Message, error) {
-	var m messaging.Message
+func scanMessage(row scanner) (Message, error) {
+	var m Message
 	var exp, sent, created, updated int64
 	err := row.Scan(&m.Sid, &m.AccountSid, &m.ApplicationSid, &m.From, &m.To, &m.Target, &m.Body, &m.ContentType, &m.Direction,
 		&m.Status, &m.ErrorCode, &m.ErrorMessage, &m.StatusCallback, &m.StatusCallbackMethod, &exp, &sent, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
-		return messaging.Message{}, ErrNotFound
+		return Message{}, ErrNotFound
 	}
 	if err != nil {
-		return messaging.Message{}, err
+		return Message{}, err
 	}
 	m.ExpiresAt, m.DateSent = timeOrZero(exp), timeOrZero(sent)
 	m.DateCreated, m.DateUpdated = fromMS(created), fromMS(updated)
@@ -34,7 +58,7 @@ func scanMessage(row scanner) (messaging.Message, error) {
 }
 
 // CreateMessage stores a new message.
-func (s *Store) CreateMessage(ctx context.Context, m messaging.Message) error {
+func (s *Store) CreateMessage(ctx context.Context, m Message) error {
 	if m.StatusCallbackMethod == "" {
 		m.StatusCallbackMethod = "POST"
 	}
@@ -52,7 +76,7 @@ func (s *Store) CreateMessage(ctx context.Context, m messaging.Message) error {
 }
 
 // UpdateMessageStatus records a message's status, error, expiry and date sent.
-func (s *Store) UpdateMessageStatus(ctx context.Context, m messaging.Message) error {
+func (s *Store) UpdateMessageStatus(ctx context.Context, m Message) error {
 	res, err := s.W.ExecContext(ctx, `UPDATE messages SET status = ?, error_code = ?, error_message = ?, expires_at = ?,
 		date_sent = ?, date_updated = ? WHERE sid = ?`,
 		m.Status, m.ErrorCode, m.ErrorMessage, msOrZero(m.ExpiresAt), msOrZero(m.DateSent), ms(m.DateUpdated), m.Sid)
@@ -66,18 +90,18 @@ func (s *Store) UpdateMessageStatus(ctx context.Context, m messaging.Message) er
 }
 
 // QueuedMessages returns an identity's queued messages, oldest first.
-func (s *Store) QueuedMessages(ctx context.Context, accountSid, target string) ([]messaging.Message, error) {
+func (s *Store) QueuedMessages(ctx context.Context, accountSid, target string) ([]Message, error) {
 	return s.queryMessages(ctx, `SELECT `+messageCols+` FROM messages WHERE status = 'queued' AND account_sid = ? AND target = ?
 		ORDER BY date_created, rowid`, accountSid, target)
 }
 
-func (s *Store) queryMessages(ctx context.Context, q string, args ...any) ([]messaging.Message, error) {
+func (s *Store) queryMessages(ctx context.Context, q string, args ...any) ([]Message, error) {
 	rows, err := s.R.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("messages: %w", err)
 	}
 	defer rows.Close()
-	var out []messaging.Message
+	var out []Message
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
@@ -92,15 +116,15 @@ func (s *Store) queryMessages(ctx context.Context, q string, args ...any) ([]mes
 }
 
 // QueuedTargets lists the identities that have queued messages.
-func (s *Store) QueuedTargets(ctx context.Context) ([]messaging.Recipient, error) {
+func (s *Store) QueuedTargets(ctx context.Context) ([]MessageTarget, error) {
 	rows, err := s.R.QueryContext(ctx, `SELECT DISTINCT account_sid, target FROM messages WHERE status = 'queued' AND target != ''`)
 	if err != nil {
 		return nil, fmt.Errorf("queued message targets: %w", err)
 	}
 	defer rows.Close()
-	var out []messaging.Recipient
+	var out []MessageTarget
 	for rows.Next() {
-		var r messaging.Recipient
+		var r MessageTarget
 		if err := rows.Scan(&r.AccountSid, &r.Identity); err != nil {
 			return nil, fmt.Errorf("queued message targets: %w", err)
 		}
@@ -114,7 +138,7 @@ func (s *Store) QueuedTargets(ctx context.Context) ([]messaging.Recipient, error
 
 // ExpireMessages marks queued messages that expired by now undelivered and
 // returns them as updated.
-func (s *Store) ExpireMessages(ctx context.Context, now time.Time, code int, reason string) ([]messaging.Message, error) {
+func (s *Store) ExpireMessages(ctx context.Context, now time.Time, code int, reason string) ([]Message, error) {
 	tx, err := s.W.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("expire messages: %w", err)
@@ -125,7 +149,7 @@ func (s *Store) ExpireMessages(ctx context.Context, now time.Time, code int, rea
 	if err != nil {
 		return nil, fmt.Errorf("expire messages: %w", err)
 	}
-	var out []messaging.Message
+	var out []Message
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
@@ -158,10 +182,10 @@ func (s *Store) RequeueSending(ctx context.Context) (int, error) {
 }
 
 // Message fetches one message.
-func (s *Store) Message(ctx context.Context, messageSid string) (messaging.Message, error) {
+func (s *Store) Message(ctx context.Context, messageSid string) (Message, error) {
 	m, err := scanMessage(s.R.QueryRowContext(ctx, `SELECT `+messageCols+` FROM messages WHERE sid = ?`, messageSid))
 	if err != nil {
-		return messaging.Message{}, fmt.Errorf("message %s: %w", messageSid, err)
+		return Message{}, fmt.Errorf("message %s: %w", messageSid, err)
 	}
 	return m, nil
 }
@@ -174,7 +198,7 @@ type MessageFilter struct {
 }
 
 // ListMessages returns one page of an account's messages, newest first.
-func (s *Store) ListMessages(ctx context.Context, accountSid string, f MessageFilter, p Page) ([]messaging.Message, bool, error) {
+func (s *Store) ListMessages(ctx context.Context, accountSid string, f MessageFilter, p Page) ([]Message, bool, error) {
 	var where strings.Builder
 	where.WriteString(` WHERE account_sid = ?`)
 	args := []any{accountSid}

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -25,14 +25,11 @@ type DB struct {
 	Path string
 }
 
-// ErrNotFound is returned by repositories when a row does not exist.
-var ErrNotFound = errors.New("not found")
-
-// OpenDB opens (creating if needed) the database file at file and applies the
+// Open opens (creating if needed) the database file at file and applies the
 // *.sql migrations found at the top of migrations in lexical order. Each file
 // is named NNNN_description.sql; applied versions are recorded in
 // schema_migrations. migrations may be nil.
-func OpenDB(ctx context.Context, file string, migrations fs.FS) (*DB, error) {
+func Open(ctx context.Context, file string, migrations fs.FS) (*DB, error) {
 	common := url.Values{}
 	common.Set("_busy_timeout", "5000")
 	common.Set("_foreign_keys", "on")
