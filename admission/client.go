@@ -24,6 +24,12 @@ type Backend interface {
 	FailOpen(kind sdk.Kind) bool
 }
 
+// key names one pool: an account's capacity of one resource.
+type key struct {
+	account  string
+	resource Resource
+}
+
 // Limit is one resource's limit and usage for an account.
 type Limit struct {
 	Resource Resource `json:"resource"`

@@ -1,10 +1,11 @@
 package admission
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"time"
+
+	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 )
 
 // Config is the `admission:` section of Parley's configuration.
@@ -50,23 +51,6 @@ func DefaultConfig() Config {
 	}
 }
 
-// Resources lists every resource type in a stable order.
-func Resources() []Resource {
-	return []Resource{ResourceAPI, ResourceCalls, ResourceCallsCPS, ResourceMessages}
-}
-
-// Valid reports whether r is a known resource type.
-func (r Resource) Valid() bool {
-	switch r {
-	case ResourceAPI, ResourceCalls, ResourceCallsCPS, ResourceMessages:
-		return true
-	}
-	return false
-}
-
-// IsRate reports whether r is counted per second rather than concurrently.
-func (r Resource) IsRate() bool { return r == ResourceCallsCPS }
-
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	for r, v := range c.Defaults {
@@ -97,41 +81,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// PluginConfig is what the built-in plugin process receives from the host,
-// as JSON in the PARLEY_ADMISSION_CONFIG environment variable.
-type PluginConfig struct {
-	DB           string             `json:"db"`
-	Defaults     map[Resource]int64 `json:"defaults"`
-	RetryAfterMS int64              `json:"retry_after_ms"`
-}
-
-// PluginConfigEnv is the environment variable carrying PluginConfig.
-const PluginConfigEnv = "PARLEY_ADMISSION_CONFIG"
-
 // PluginEnv returns the environment entries that configure the built-in
 // admission plugin: its database file (e.g. <data_dir>/admission.db) and
 // the defaults of c. Pass it to plugins.NewCatalog as builtinEnv["admission"].
 func (c Config) PluginEnv(dbFile string) ([]string, error) {
-	b, err := json.Marshal(PluginConfig{DB: dbFile, Defaults: c.Defaults, RetryAfterMS: c.RetryAfter.Milliseconds()})
-	if err != nil {
-		return nil, fmt.Errorf("admission plugin config: %w", err)
-	}
-	return []string{PluginConfigEnv + "=" + string(b)}, nil
-}
-
-func pluginConfigFromEnv(getenv func(string) string) (PluginConfig, error) {
-	raw := getenv(PluginConfigEnv)
-	if raw == "" {
-		return PluginConfig{}, fmt.Errorf("%s is not set (the built-in admission plugin is started by parley serve)", PluginConfigEnv)
-	}
-	var pc PluginConfig
-	if err := json.Unmarshal([]byte(raw), &pc); err != nil {
-		return PluginConfig{}, fmt.Errorf("%s: %w", PluginConfigEnv, err)
-	}
-	if pc.DB == "" {
-		return PluginConfig{}, fmt.Errorf("%s: db is required", PluginConfigEnv)
-	}
-	return pc, nil
+	return admissionv1.PluginConfig{DB: dbFile, Defaults: c.Defaults, RetryAfterMS: c.RetryAfter.Milliseconds()}.Env()
 }
 
 func defaultHolder() string {

@@ -81,7 +81,7 @@ func start(t testing.TB, s setup) *env {
 	}
 	cat, err := plugins.NewCatalog(pcfg, builtin.Specs(),
 		plugins.Command{Path: os.Args[0], Args: []string{"plugin", "serve"}},
-		map[string][]string{admission.PluginName: penv})
+		map[string][]string{builtin.Admission: penv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func (e *env) newClient(t testing.TB, holder string, maintain bool) *admission.C
 func (e *env) pluginPID(t testing.TB) int {
 	t.Helper()
 	for _, st := range e.sup.Status() {
-		if st.Name == admission.PluginName && st.State == plugins.StateRunning {
+		if st.Name == builtin.Admission && st.State == plugins.StateRunning {
 			return st.PID
 		}
 	}
@@ -131,7 +131,7 @@ func (e *env) pluginPID(t testing.TB) int {
 func (e *env) status(t testing.TB) plugins.Status {
 	t.Helper()
 	for _, st := range e.sup.Status() {
-		if st.Name == admission.PluginName {
+		if st.Name == builtin.Admission {
 			return st
 		}
 	}

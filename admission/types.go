@@ -3,18 +3,24 @@ package admission
 import (
 	"fmt"
 	"time"
+
+	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 )
 
-// Resource is a kind of work that is admitted per account.
-type Resource string
+// Resource is a kind of work that is admitted per account; the kind's
+// vocabulary lives with its contract (plugins/proto/admission/v1).
+type Resource = admissionv1.Resource
 
 // The resource types of SPEC §4a.
 const (
-	ResourceAPI      Resource = "api"       // concurrent REST requests
-	ResourceCalls    Resource = "calls"     // concurrent calls
-	ResourceCallsCPS Resource = "calls-cps" // call setups per second
-	ResourceMessages Resource = "messages"  // concurrent message sends
+	ResourceAPI      = admissionv1.ResourceAPI      // concurrent REST requests
+	ResourceCalls    = admissionv1.ResourceCalls    // concurrent calls
+	ResourceCallsCPS = admissionv1.ResourceCallsCPS // call setups per second
+	ResourceMessages = admissionv1.ResourceMessages // concurrent message sends
 )
+
+// Resources lists every resource type in a stable order.
+func Resources() []Resource { return admissionv1.Resources() }
 
 // Denial is the error returned when an account is over its limit for a
 // resource. REST answers it with 429, SIP with 503, both with Retry-After.

@@ -10,11 +10,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
-	"github.com/parleyhq/parley/store"
 )
 
 // Errors of the Client.
 var (
+	// ErrNotFound: no such partner, key or session — and, from Accounts,
+	// no such account.
 	ErrNotFound        = errors.New("not found")
 	ErrUnauthenticated = errors.New("wrong partner credentials")
 	ErrForbidden       = errors.New("partner not active")
@@ -27,7 +28,7 @@ type InvalidError struct{ Msg string }
 func (e *InvalidError) Error() string { return e.Msg }
 
 // RefusedError is an assertion that did not verify: Reason is a stable code
-// (plugins/partners Reason*), Detail a human explanation.
+// (partnersv1.Reason*), Detail a human explanation.
 type RefusedError struct{ Reason, Detail string }
 
 func (e *RefusedError) Error() string { return "assertion refused: " + e.Reason + ": " + e.Detail }
@@ -37,9 +38,22 @@ type Backend interface {
 	Partners(ctx context.Context) (partnersv1.PartnersClient, error)
 }
 
-// Accounts reads accounts (*store.Store does).
+// Account is what partner delegation needs to know of a platform account.
+type Account struct {
+	Sid             string
+	FriendlyName    string
+	Status          string // the platform's: active, suspended or closed
+	OwnerPartnerSid string // "" when no partner owns it
+}
+
+// AccountClosed is the Status of a closed account.
+const AccountClosed = "closed"
+
+// Accounts reads the platform's accounts (the core store does, through an
+// adapter in the composition root). A missing account is an error wrapping
+// ErrNotFound.
 type Accounts interface {
-	Account(ctx context.Context, accountSid string) (store.Account, error)
+	Account(ctx context.Context, accountSid string) (Account, error)
 }
 
 // Client talks to the partners plugin with a deadline on every call.
@@ -157,7 +171,7 @@ func (c *Client) ExchangeAssertion(ctx context.Context, accounts Accounts, partn
 		switch {
 		case err == nil:
 			hint.Exists, hint.OwnerPartnerSid, hint.Status = true, acct.OwnerPartnerSid, acct.Status
-		case !errors.Is(err, store.ErrNotFound):
+		case !errors.Is(err, ErrNotFound):
 			return PortalToken{}, fmt.Errorf("assertion account: %w", err)
 		}
 	}

@@ -18,10 +18,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	partnersplugin "github.com/parleyhq/parley/plugins/partners"
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
+	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
+	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 	"github.com/parleyhq/parley/web"
 )
@@ -35,9 +34,18 @@ type PortalSessions interface {
 	Session(ctx context.Context, id string) (Session, error)
 }
 
-// CallLister lists an account's calls (*store.Store does).
+// Call is an account's call as the portal needs it.
+type Call struct {
+	Sid, From, To, Direction, Status string
+	Started                          time.Time // zero until answered
+	DateCreated                      time.Time
+	Duration                         time.Duration
+}
+
+// CallLister lists an account's latest calls, newest first (the core store
+// does, through an adapter in the composition root).
 type CallLister interface {
-	ListCalls(ctx context.Context, accountSid string, f store.CallFilter, p store.Page) ([]store.CallRecord, bool, error)
+	RecentCalls(ctx context.Context, accountSid string, n int) ([]Call, error)
 }
 
 // PresenceSource lists an account's presence and publishes changes
@@ -101,13 +109,13 @@ func NewPortal(o PortalOptions) *Portal {
 	p.mux.HandleFunc("GET /portal/{$}", p.serveIndex)
 	p.mux.HandleFunc("GET /portal/{file}", p.serveFile)
 	p.api("GET /portal/api/session", "", p.apiSession)
-	p.api("GET /portal/api/presence", partnersplugin.FeaturePresence, p.apiPresence)
+	p.api("GET /portal/api/presence", partnersv1.FeaturePresence, p.apiPresence)
 	p.mux.HandleFunc("GET /portal/api/presence/ws", p.presenceSocket)
-	p.api("GET /portal/api/calls", partnersplugin.FeatureCalls, p.apiCalls)
-	p.api("GET /portal/api/usage", partnersplugin.FeatureUsage, p.apiUsage)
-	p.api("GET /portal/api/triggers", partnersplugin.FeatureTriggers, p.apiTriggers)
-	p.api("POST /portal/api/triggers", partnersplugin.FeatureTriggers, p.apiCreateTrigger)
-	p.api("DELETE /portal/api/triggers/{sid}", partnersplugin.FeatureTriggers, p.apiDeleteTrigger)
+	p.api("GET /portal/api/calls", partnersv1.FeatureCalls, p.apiCalls)
+	p.api("GET /portal/api/usage", partnersv1.FeatureUsage, p.apiUsage)
+	p.api("GET /portal/api/triggers", partnersv1.FeatureTriggers, p.apiTriggers)
+	p.api("POST /portal/api/triggers", partnersv1.FeatureTriggers, p.apiCreateTrigger)
+	p.api("DELETE /portal/api/triggers/{sid}", partnersv1.FeatureTriggers, p.apiDeleteTrigger)
 	p.mux.HandleFunc("/portal/", func(w http.ResponseWriter, r *http.Request) {
 		p.withCSP(w, nil)
 		writeAPIError(w, http.StatusNotFound, "not_found", "no such portal resource")
@@ -263,7 +271,7 @@ func (p *Portal) api(pattern, feature string, h apiFunc) {
 		}
 		acct, err := p.o.Accounts.Account(r.Context(), s.AccountSid)
 		switch {
-		case errors.Is(err, store.ErrNotFound) || (err == nil && acct.Status == store.StatusClosed):
+		case errors.Is(err, ErrNotFound) || (err == nil && acct.Status == AccountClosed):
 			writeAPIError(w, http.StatusUnauthorized, "session_expired", "the account is closed")
 			return
 		case err != nil:
@@ -328,8 +336,8 @@ func (p *Portal) apiSession(r *http.Request, s Session) (int, any, error) {
 		return 0, nil, err
 	}
 	features := slices.DeleteFunc(slices.Clone(s.Features), func(f string) bool {
-		return (f == partnersplugin.FeaturePresence && p.o.Presence == nil) ||
-			((f == partnersplugin.FeatureUsage || f == partnersplugin.FeatureTriggers) && p.o.Usage == nil)
+		return (f == partnersv1.FeaturePresence && p.o.Presence == nil) ||
+			((f == partnersv1.FeatureUsage || f == partnersv1.FeatureTriggers) && p.o.Usage == nil)
 	})
 	return http.StatusOK, map[string]any{
 		"account":         map[string]string{"sid": acct.Sid, "friendly_name": acct.FriendlyName, "status": acct.Status},
@@ -337,7 +345,7 @@ func (p *Portal) apiSession(r *http.Request, s Session) (int, any, error) {
 		"features":        features,
 		"allowed_origins": s.AllowedOrigins,
 		"expires_at":      rfc3339(s.ExpiresAt),
-		"categories":      usageplugin.Categories(),
+		"categories":      usagev1.Categories(),
 	}, nil
 }
 
@@ -401,7 +409,7 @@ func (p *Portal) presenceSocket(w http.ResponseWriter, r *http.Request) {
 	case s == nil:
 		writeAPIError(w, http.StatusUnauthorized, "session_expired", "the portal session ended; reload the portal")
 		return
-	case !slices.Contains(s.Features, partnersplugin.FeaturePresence) || p.o.Presence == nil:
+	case !slices.Contains(s.Features, partnersv1.FeaturePresence) || p.o.Presence == nil:
 		writeAPIError(w, http.StatusForbidden, "feature_disabled", "the presence feature is not enabled for this portal")
 		return
 	}
@@ -486,7 +494,7 @@ type CallItem struct {
 }
 
 func (p *Portal) apiCalls(r *http.Request, s Session) (int, any, error) {
-	calls, _, err := p.o.Calls.ListCalls(r.Context(), s.AccountSid, store.CallFilter{}, store.Page{Size: 25})
+	calls, err := p.o.Calls.RecentCalls(r.Context(), s.AccountSid, 25)
 	if err != nil {
 		return 0, nil, fmt.Errorf("calls: %w", err)
 	}
@@ -587,11 +595,11 @@ func (n NewTrigger) Check() error {
 	switch {
 	case len(n.FriendlyName) > 64:
 		return badInput("the name is at most 64 characters")
-	case !slices.Contains(usageplugin.Categories(), n.UsageCategory):
+	case !slices.Contains(usagev1.Categories(), n.UsageCategory):
 		return badInput("pick a usage category")
 	case !slices.Contains([]string{"", "daily", "monthly", "yearly"}, n.Recurring):
 		return badInput("repeat must be never, daily, monthly or yearly")
-	case !slices.Contains([]string{"", usageplugin.ByCount, usageplugin.ByUsage}, n.TriggerBy):
+	case !slices.Contains([]string{"", usagev1.ByCount, usagev1.ByUsage}, n.TriggerBy):
 		return badInput("measure must be count or usage")
 	case n.CallbackURL == "" && !n.Suspend:
 		return badInput("give a callback URL or choose to suspend the account")
@@ -623,9 +631,9 @@ func (p *Portal) apiCreateTrigger(r *http.Request, s Session) (int, any, error) 
 		return 0, nil, err
 	}
 	t := usage.Trigger{AccountSid: s.AccountSid, FriendlyName: n.FriendlyName, UsageCategory: n.UsageCategory, TriggerValue: n.TriggerValue,
-		TriggerBy: cmp.Or(n.TriggerBy, usageplugin.ByCount), Recurring: n.Recurring, CallbackURL: n.CallbackURL, CallbackMethod: http.MethodPost}
+		TriggerBy: cmp.Or(n.TriggerBy, usagev1.ByCount), Recurring: n.Recurring, CallbackURL: n.CallbackURL, CallbackMethod: http.MethodPost}
 	if n.Suspend {
-		t.Action = usageplugin.ActionSuspendAccount
+		t.Action = usagev1.ActionSuspendAccount
 	}
 	created, err := u.CreateTrigger(r.Context(), t)
 	if err != nil {

@@ -18,17 +18,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-plugin"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
-	partnersplugin "github.com/parleyhq/parley/plugins/partners"
+	admissionplugin "github.com/parleyhq/parley/plugins/builtin/admission"
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/plugins/sdk"
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
 )
 
 const (
@@ -48,13 +49,16 @@ func TestMain(m *testing.M) {
 		case len(os.Args) >= 4 && os.Args[1] == "plugin" && os.Args[2] == "serve":
 			err = builtin.Serve(context.Background(), os.Args[3])
 		case os.Getenv(envExternal) == "slow":
-			sdk.ServeAdmission(slowAdmission{hangFile: os.Getenv(envHangFile)}, sdk.Options{Name: "slow", Version: "0.0.3"})
+			slow := slowAdmission{hangFile: os.Getenv(envHangFile)}
+			sdk.ServeAdmission(slow, sdk.Options{Name: "slow", Version: "0.0.3", Health: slow.health})
+		case os.Getenv(envExternal) == "v1":
+			serveProtocol1()
 		case os.Getenv(envExternal) == "usage":
 			sdk.ServeUsage(usageStub{}, sdk.Options{Name: "test-usage", Version: "0.0.1"})
 		case os.Getenv(envExternal) == "partners":
 			sdk.ServePartners(partnersStub{}, sdk.Options{Name: "test-partners", Version: "0.0.2"})
 		case os.Getenv(envExternal) != "":
-			err = admission.ServePlugin(context.Background(), os.Getenv)
+			err = admissionplugin.Serve(context.Background(), os.Getenv)
 		default:
 			err = errors.New("plugin helper: nothing to serve")
 		}
@@ -71,36 +75,53 @@ func TestMain(m *testing.M) {
 }
 
 // usageStub and partnersStub are the smallest plugins of the other kinds:
-// they answer Info (the runtime's contract) and nothing else yet.
+// the SDK answers Info (the runtime's contract) and they nothing else yet.
 type usageStub struct {
 	usagev1.UnimplementedUsageServer
-}
-
-func (usageStub) Info(context.Context, *usagev1.InfoRequest) (*usagev1.InfoResponse, error) {
-	return sdk.UsageInfo("test-usage", "0.0.1"), nil
 }
 
 type partnersStub struct {
 	partnersv1.UnimplementedPartnersServer
 }
 
-func (partnersStub) Info(context.Context, *partnersv1.InfoRequest) (*partnersv1.InfoResponse, error) {
-	return sdk.PartnersInfo("test-partners", "0.0.2"), nil
+// serveProtocol1 is a plugin built against plugin protocol 1 (an Info RPC
+// in each kind's service, no PluginInfo service): it offers version 1 only.
+func serveProtocol1() {
+	hs := sdk.Handshake()
+	hs.ProtocolVersion = 1
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  hs,
+		VersionedPlugins: map[int]plugin.PluginSet{1: {"admission": &protocol1Plugin{}}},
+		GRPCServer:       plugin.DefaultGRPCServer,
+	})
+}
+
+type protocol1Plugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+func (protocol1Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	admissionv1.RegisterAdmissionServer(s, admissionv1.UnimplementedAdmissionServer{})
+	return nil
+}
+
+func (protocol1Plugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("host side unused")
 }
 
 // slowAdmission never answers Acquire in time, and stops answering Info
-// while hangFile exists.
+// (its health check hangs) while hangFile exists.
 type slowAdmission struct {
 	admissionv1.UnimplementedAdmissionServer
 	hangFile string
 }
 
-func (s slowAdmission) Info(ctx context.Context, _ *admissionv1.InfoRequest) (*admissionv1.InfoResponse, error) {
+func (s slowAdmission) health(ctx context.Context) error {
 	if _, err := os.Stat(s.hangFile); err == nil {
 		<-ctx.Done()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	return sdk.AdmissionInfo("slow", "0.0.3"), nil
+	return nil
 }
 
 func (slowAdmission) Acquire(ctx context.Context, _ *admissionv1.AcquireRequest) (*admissionv1.AcquireResponse, error) {
@@ -156,7 +177,7 @@ func admissionEnv(dir string) []string {
 }
 
 func usageEnv(dir string) []string {
-	env, err := usageplugin.DefaultConfig().PluginEnv(filepath.Join(dir, "usage.db"))
+	env, err := usagev1.DefaultConfig().PluginEnv(filepath.Join(dir, "usage.db"))
 	if err != nil {
 		panic(err)
 	}
@@ -164,7 +185,7 @@ func usageEnv(dir string) []string {
 }
 
 func partnersEnv(dir string) []string {
-	env, err := partnersplugin.PluginEnv(filepath.Join(dir, "partners.db"), 0)
+	env, err := partnersv1.PluginEnv(filepath.Join(dir, "partners.db"), 0)
 	if err != nil {
 		panic(err)
 	}
@@ -175,7 +196,7 @@ func newSupervisor(cfg plugins.Config, _ []string, log *slog.Logger, reg prometh
 	dir := filepath.Dir(cfg.Dir)
 	cat, err := plugins.NewCatalog(cfg, builtin.Specs(),
 		plugins.Command{Path: os.Args[0], Args: []string{"plugin", "serve"}},
-		map[string][]string{admission.PluginName: admissionEnv(dir)})
+		map[string][]string{builtin.Admission: admissionEnv(dir)})
 	if err != nil {
 		return nil, err
 	}
@@ -267,16 +288,15 @@ func TestBuiltinPluginLoadRestartAndMetrics(t *testing.T) {
 	}
 	defer sup.Close()
 
-	st := statusOf(t, sup, admission.PluginName)
-	if !st.Builtin || st.State != plugins.StateRunning || st.PID == 0 || st.Version != admission.PluginVersion || !st.Selected {
+	st := statusOf(t, sup, builtin.Admission)
+	if !st.Builtin || st.State != plugins.StateRunning || st.PID == 0 || st.Version != admissionplugin.Version || !st.Selected {
 		t.Fatalf("status = %+v", st)
 	}
-	cl, err := sup.Admission(ctx)
-	if err != nil {
+	if _, err := sup.Admission(ctx); err != nil {
 		t.Fatal(err)
 	}
-	info, err := cl.Info(ctx, &admissionv1.InfoRequest{})
-	if err != nil || info.GetName() != admission.PluginName || info.GetKind() != "admission" {
+	info, err := sup.Info(ctx, sdk.KindAdmission)
+	if err != nil || info.GetName() != builtin.Admission || info.GetKind() != "admission" {
 		t.Fatalf("info = %v, %v", info, err)
 	}
 	if _, err := sup.Usage(ctx); !errors.Is(err, plugins.ErrNotConfigured) {
@@ -286,8 +306,8 @@ func TestBuiltinPluginLoadRestartAndMetrics(t *testing.T) {
 		return strings.Contains(logs.String(), `"plugin":"admission"`) && strings.Contains(logs.String(), `"msg":"serving"`)
 	})
 	waitFor(t, 5*time.Second, "health checks to be counted", func() bool {
-		return metricValue(t, reg, "parley_plugin_calls_total", admission.PluginName) >= 2 &&
-			metricValue(t, reg, "parley_plugin_call_duration_seconds", admission.PluginName) >= 2
+		return metricValue(t, reg, "parley_plugin_calls_total", builtin.Admission) >= 2 &&
+			metricValue(t, reg, "parley_plugin_call_duration_seconds", builtin.Admission) >= 2
 	})
 
 	// Crash: the supervisor notices, restarts with a new process, counts it.
@@ -295,25 +315,24 @@ func TestBuiltinPluginLoadRestartAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "a restart", func() bool {
-		now := statusOf(t, sup, admission.PluginName)
+		now := statusOf(t, sup, builtin.Admission)
 		return now.State == plugins.StateRunning && now.PID != st.PID && now.Restarts == 1
 	})
-	if got := metricValue(t, reg, "parley_plugin_restarts_total", admission.PluginName); got != 1 {
+	if got := metricValue(t, reg, "parley_plugin_restarts_total", builtin.Admission); got != 1 {
 		t.Fatalf("restarts metric = %v, want 1", got)
 	}
-	if got := metricValue(t, reg, "parley_plugin_up", admission.PluginName); got != 1 {
+	if got := metricValue(t, reg, "parley_plugin_up", builtin.Admission); got != 1 {
 		t.Fatalf("up metric = %v, want 1", got)
 	}
-	cl, err = sup.Admission(ctx)
-	if err != nil {
+	if _, err := sup.Admission(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.Info(ctx, &admissionv1.InfoRequest{}); err != nil {
+	if _, err := sup.Info(ctx, sdk.KindAdmission); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
 
 	// Close stops the process.
-	pid := statusOf(t, sup, admission.PluginName).PID
+	pid := statusOf(t, sup, builtin.Admission).PID
 	sup.Close()
 	waitFor(t, 5*time.Second, "the plugin to exit on Close", func() bool { return processGone(pid) })
 	if _, err := sup.Admission(ctx); !errors.Is(err, plugins.ErrUnavailable) {
@@ -362,7 +381,7 @@ func TestExternalPlugin(t *testing.T) {
 			cfg := testConfig(dir)
 			good := copyTestBinary(t, filepath.Join(cfg.Dir, "policy"))
 			t.Setenv(envExternal, "1")
-			t.Setenv(admission.PluginConfigEnv, admissionEnv(dir)[0][len(admission.PluginConfigEnv)+1:])
+			t.Setenv(admissionv1.PluginConfigEnv, admissionEnv(dir)[0][len(admissionv1.PluginConfigEnv)+1:])
 			cfg.External = []plugins.External{{Name: "ext-policy", Kind: "admission", File: "policy", SHA256: tc.sha(good)}}
 			cfg.Use = map[string]string{"admission": "ext-policy"}
 			cat, err := plugins.NewCatalog(cfg, builtin.Specs(), plugins.Command{Path: "/nonexistent"}, nil)
@@ -393,7 +412,7 @@ func TestExternalPlugin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Builtin || st.State != plugins.StateRunning || st.SHA256 != good || st.Version != admission.PluginVersion {
+			if st.Builtin || st.State != plugins.StateRunning || st.SHA256 != good || st.Version != admissionplugin.Version {
 				t.Fatalf("status = %+v", st)
 			}
 			cl, err := sup.Admission(ctx)
@@ -405,11 +424,42 @@ func TestExternalPlugin(t *testing.T) {
 				t.Fatalf("acquire through external plugin: %v %v", resp, err)
 			}
 			// The built-in is listed but not running.
-			if b := statusOf(t, sup, admission.PluginName); !b.Builtin || b.Selected || b.State != plugins.StateStopped {
+			if b := statusOf(t, sup, builtin.Admission); !b.Builtin || b.Selected || b.State != plugins.StateStopped {
 				t.Fatalf("built-in status = %+v", b)
 			}
 		})
 	}
+}
+
+// A plugin built against an older plugin protocol is refused at the
+// handshake with an error that says what to do.
+func TestProtocol1PluginRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	sum := copyTestBinary(t, filepath.Join(cfg.Dir, "old"))
+	t.Setenv(envExternal, "v1")
+	cfg.External = []plugins.External{{Name: "old", Kind: "admission", File: "old", SHA256: sum}}
+	cfg.Use = map[string]string{"admission": "old"}
+	cat, err := plugins.NewCatalog(cfg, nil, plugins.Command{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := plugins.NewSupervisor(cfg, cat, plugins.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = sup.Start(ctx)
+	want := fmt.Sprintf("this Parley speaks plugin protocol %d: rebuild the plugin against the current plugins/sdk", sdk.ProtocolVersion)
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "Plugin version: 1") {
+		t.Fatalf("start: got %v, want %q", err, want)
+	}
+	waitFor(t, 5*time.Second, "the refusal in the plugin's status", func() bool {
+		st := statusOf(t, sup, "old")
+		return st.State != plugins.StateRunning && strings.Contains(st.LastError, want)
+	})
 }
 
 func TestResolveInDir(t *testing.T) {
@@ -599,14 +649,14 @@ func TestProbeListsBuiltinAndExternal(t *testing.T) {
 	good := copyTestBinary(t, filepath.Join(cfg.Dir, "policy"))
 	copyTestBinary(t, filepath.Join(cfg.Dir, "tampered"))
 	t.Setenv(envExternal, "1")
-	t.Setenv(admission.PluginConfigEnv, admissionEnv(dir)[0][len(admission.PluginConfigEnv)+1:])
+	t.Setenv(admissionv1.PluginConfigEnv, admissionEnv(dir)[0][len(admissionv1.PluginConfigEnv)+1:])
 	cfg.External = []plugins.External{
 		{Name: "ext-ok", Kind: "admission", File: "policy", SHA256: good},
 		{Name: "ext-bad", Kind: "admission", File: "tampered", SHA256: strings.Repeat("cd", 32)},
 	}
 	cat, err := plugins.NewCatalog(cfg, builtin.Specs(),
 		plugins.Command{Path: os.Args[0], Args: []string{"plugin", "serve"}},
-		map[string][]string{admission.PluginName: admissionEnv(dir), usageplugin.PluginName: usageEnv(dir), partnersplugin.PluginName: partnersEnv(dir)})
+		map[string][]string{builtin.Admission: admissionEnv(dir), builtin.Usage: usageEnv(dir), builtin.Partners: partnersEnv(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,7 +676,7 @@ func TestProbeListsBuiltinAndExternal(t *testing.T) {
 		if st.Builtin != w.builtin || (st.State == plugins.StateRunning) != w.ok {
 			t.Errorf("%s: %+v", st.Name, st)
 		}
-		if w.ok && (st.Version != admission.PluginVersion || st.PID == 0) {
+		if w.ok && (st.Version != admissionplugin.Version || st.PID == 0) {
 			t.Errorf("%s: version %q pid %d", st.Name, st.Version, st.PID)
 		}
 		if !w.ok && !strings.Contains(st.LastError, "checksum") {
@@ -683,20 +733,18 @@ func TestExternalKinds(t *testing.T) {
 			}
 			switch tc.declared {
 			case "usage":
-				c, err := sup.Usage(ctx)
-				if err != nil {
+				if _, err := sup.Usage(ctx); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := c.Info(ctx, &usagev1.InfoRequest{}); err != nil {
-					t.Fatal(err)
+				if info, err := sup.Info(ctx, sdk.KindUsage); err != nil || info.GetKind() != "usage" {
+					t.Fatal(info, err)
 				}
 			case "partners":
-				c, err := sup.Partners(ctx)
-				if err != nil {
+				if _, err := sup.Partners(ctx); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := c.Info(ctx, &partnersv1.InfoRequest{}); err != nil {
-					t.Fatal(err)
+				if info, err := sup.Info(ctx, sdk.KindPartners); err != nil || info.GetKind() != "partners" {
+					t.Fatal(info, err)
 				}
 			}
 		})

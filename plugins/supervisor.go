@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
+	pluginv1 "github.com/parleyhq/parley/plugins/proto/plugin/v1"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/plugins/sdk"
 )
@@ -123,32 +125,44 @@ func (s *Supervisor) FailOpen(kind sdk.Kind) bool {
 // Admission returns a client for the running admission plugin, or an error
 // wrapping ErrUnavailable / ErrNotConfigured.
 func (s *Supervisor) Admission(context.Context) (admissionv1.AdmissionClient, error) {
-	raw, err := s.dispensed(sdk.KindAdmission)
-	if err != nil {
-		return nil, err
-	}
-	return raw.(admissionv1.AdmissionClient), nil
+	return service[admissionv1.AdmissionClient](s, sdk.KindAdmission)
 }
 
 // Usage returns a client for the running usage plugin.
 func (s *Supervisor) Usage(context.Context) (usagev1.UsageClient, error) {
-	raw, err := s.dispensed(sdk.KindUsage)
-	if err != nil {
-		return nil, err
-	}
-	return raw.(usagev1.UsageClient), nil
+	return service[usagev1.UsageClient](s, sdk.KindUsage)
 }
 
 // Partners returns a client for the running partners plugin.
 func (s *Supervisor) Partners(context.Context) (partnersv1.PartnersClient, error) {
-	raw, err := s.dispensed(sdk.KindPartners)
+	return service[partnersv1.PartnersClient](s, sdk.KindPartners)
+}
+
+// Info asks the running plugin of kind who it is (the shared PluginInfo
+// service, which is also its health check).
+func (s *Supervisor) Info(ctx context.Context, kind sdk.Kind) (*pluginv1.InfoResponse, error) {
+	d, err := s.dispensed(kind)
 	if err != nil {
 		return nil, err
 	}
-	return raw.(partnersv1.PartnersClient), nil
+	return d.Info.Info(ctx, &pluginv1.InfoRequest{})
 }
 
-func (s *Supervisor) dispensed(kind sdk.Kind) (any, error) {
+// service returns the kind's gRPC client of the running plugin.
+func service[C any](s *Supervisor, kind sdk.Kind) (C, error) {
+	var zero C
+	d, err := s.dispensed(kind)
+	if err != nil {
+		return zero, err
+	}
+	c, ok := d.Service.(C)
+	if !ok {
+		return zero, fmt.Errorf("%s plugin: dispensed %T", kind, d.Service)
+	}
+	return c, nil
+}
+
+func (s *Supervisor) dispensed(kind sdk.Kind) (*sdk.Dispensed, error) {
 	in, ok := s.instances[kind]
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", kind, ErrNotConfigured)
@@ -212,7 +226,7 @@ type instance struct {
 	state    State
 	since    time.Time
 	client   *plugin.Client
-	raw      any
+	raw      *sdk.Dispensed
 	pid      int
 	restarts int
 	lastErr  string
@@ -296,7 +310,7 @@ func (in *instance) run(ctx context.Context) {
 
 type process struct {
 	client *plugin.Client
-	raw    any
+	raw    *sdk.Dispensed
 	pid    int
 	done   chan struct{} // closing it lets the locked starter thread exit
 }
@@ -346,6 +360,11 @@ func (in *instance) start(ctx context.Context) (*process, error) {
 	}
 	if err != nil {
 		proc.stop()
+		if strings.Contains(err.Error(), "incompatible API version") {
+			// go-plugin's own words for a protocol mismatch, e.g. a plugin
+			// built against an older plugins/sdk.
+			return nil, fmt.Errorf("start: %w (this Parley speaks plugin protocol %d: rebuild the plugin against the current plugins/sdk)", err, sdk.ProtocolVersion)
+		}
 		return nil, fmt.Errorf("start: %w", err)
 	}
 	if rc := client.ReattachConfig(); rc != nil {
@@ -361,47 +380,33 @@ func (in *instance) start(ctx context.Context) (*process, error) {
 		proc.stop()
 		return nil, fmt.Errorf("dispense %s: %w", in.entry.Kind, err)
 	}
-	proc.raw = raw
-	if err := in.checkInfo(ctx, raw); err != nil {
+	d, ok := raw.(*sdk.Dispensed)
+	if !ok {
+		proc.stop()
+		return nil, fmt.Errorf("dispensed %T, not a plugin client", raw)
+	}
+	proc.raw = d
+	if err := in.checkInfo(ctx, d); err != nil {
 		proc.stop()
 		return nil, err
 	}
 	return proc, nil
 }
 
-// checkInfo calls Info, verifies kind and protocol, and records the version.
-func (in *instance) checkInfo(ctx context.Context, raw any) error {
+// checkInfo calls the plugin's PluginInfo service, verifies kind and
+// protocol, and records the version.
+func (in *instance) checkInfo(ctx context.Context, d *sdk.Dispensed) error {
 	ctx, cancel := context.WithTimeout(ctx, in.sup.cfg.CallTimeout)
 	defer cancel()
-	var kind, version string
-	var versions []int32
-	switch c := raw.(type) {
-	case admissionv1.AdmissionClient:
-		r, err := c.Info(ctx, &admissionv1.InfoRequest{})
-		if err != nil {
-			return fmt.Errorf("info: %w", err)
-		}
-		kind, version, versions = r.GetKind(), r.GetVersion(), r.GetProtocolVersions()
-	case usagev1.UsageClient:
-		r, err := c.Info(ctx, &usagev1.InfoRequest{})
-		if err != nil {
-			return fmt.Errorf("info: %w", err)
-		}
-		kind, version, versions = r.GetKind(), r.GetVersion(), r.GetProtocolVersions()
-	case partnersv1.PartnersClient:
-		r, err := c.Info(ctx, &partnersv1.InfoRequest{})
-		if err != nil {
-			return fmt.Errorf("info: %w", err)
-		}
-		kind, version, versions = r.GetKind(), r.GetVersion(), r.GetProtocolVersions()
-	default:
-		return fmt.Errorf("dispensed %T, not a known plugin client", raw)
+	r, err := d.Info.Info(ctx, &pluginv1.InfoRequest{})
+	if err != nil {
+		return fmt.Errorf("info: %w", err)
 	}
-	if err := sdk.CheckInfo(in.entry.Kind, kind, versions); err != nil {
+	if err := sdk.CheckInfo(in.entry.Kind, r.GetKind(), r.GetProtocolVersions()); err != nil {
 		return err
 	}
 	in.mu.Lock()
-	in.version = version
+	in.version = r.GetVersion()
 	in.mu.Unlock()
 	return nil
 }

@@ -15,12 +15,19 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/parleyhq/parley/admission"
+	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
+	"github.com/parleyhq/parley/plugins/sdk"
 )
 
 // The control socket lets operator commands reach a running server's
-// policy state (admission limits live in the admission plugin, which one
-// process owns). It is a Unix socket in the data directory, mode 0600: who
+// policy plugins (admission limits live in the admission plugin, which one
+// process owns; partners in whichever partners plugin the server runs). It is a Unix socket in the data directory, mode 0600: who
 // can open it could also read the database.
 
 // ControlSocket is the control socket's path for a data directory.
@@ -52,7 +59,69 @@ func (s *Server) controlHandler() http.Handler {
 		}
 		controlReply(w, l, err)
 	})
+	mux.HandleFunc("POST /v1/partners/{rpc}", s.controlPartners)
 	return mux
+}
+
+// controlPartners relays one partner-management call of `parley partner`
+// to the running partners plugin: the request and the answer are the
+// plugin's protobuf messages as JSON; a refusal is the plugin's message.
+func (s *Server) controlPartners(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Plugins.Use[string(sdk.KindPartners)] == "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusConflict)
+		json.NewEncoder(w).Encode(map[string]string{"error": ErrPartnersDisabled.Error()})
+		return
+	}
+	cl, err := s.plugins.Partners(r.Context())
+	if err != nil {
+		controlReply(w, nil, err)
+		return
+	}
+	rpcs := map[string]func(context.Context, []byte) (proto.Message, error){
+		"CreatePartner": relay(&partnersv1.CreatePartnerRequest{}, cl.CreatePartner),
+		"ListPartners":  relay(&partnersv1.ListPartnersRequest{}, cl.ListPartners),
+		"GetPartner":    relay(&partnersv1.GetPartnerRequest{}, cl.GetPartner),
+		"UpdatePartner": relay(&partnersv1.UpdatePartnerRequest{}, cl.UpdatePartner),
+		"AddKey":        relay(&partnersv1.AddKeyRequest{}, cl.AddKey),
+		"RevokeKey":     relay(&partnersv1.RevokeKeyRequest{}, cl.RevokeKey),
+	}
+	call, ok := rpcs[r.PathValue("rpc")]
+	if !ok {
+		controlReply(w, nil, fmt.Errorf("no partners call %q", r.PathValue("rpc")))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		controlReply(w, nil, err)
+		return
+	}
+	res, err := call(r.Context(), body)
+	if err != nil {
+		controlReply(w, nil, errors.New(status.Convert(err).Message()))
+		return
+	}
+	out, err := protojson.Marshal(res)
+	if err != nil {
+		controlReply(w, nil, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
+// relay decodes a request into req and makes the plugin call.
+func relay[Req, Res proto.Message](req Req, call func(context.Context, Req, ...grpc.CallOption) (Res, error)) func(context.Context, []byte) (proto.Message, error) {
+	return func(ctx context.Context, body []byte) (proto.Message, error) {
+		if err := protojson.Unmarshal(body, req); err != nil {
+			return nil, fmt.Errorf("request: %w", err)
+		}
+		res, err := call(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 }
 
 func controlReply(w http.ResponseWriter, v any, err error) {
@@ -146,6 +215,77 @@ func (c *ControlClient) ClearLimit(ctx context.Context, accountSid string, r adm
 	var l admission.Limit
 	err := c.do(ctx, http.MethodPost, "/v1/limits", url.Values{"account": {accountSid}, "resource": {string(r)}, "default": {"true"}}, &l)
 	return l, err
+}
+
+// ErrPartnersDisabled means the running server runs no partners plugin
+// (plugins.use.partners is empty).
+var ErrPartnersDisabled = errors.New("the running parley server has partner delegation disabled (plugins.use.partners)")
+
+// partners makes one partners-plugin call through the running server.
+func (c *ControlClient) partners(ctx context.Context, rpc string, req, res proto.Message) error {
+	body, err := protojson.Marshal(req)
+	if err != nil {
+		return err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://parley/v1/partners/"+rpc, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hres, err := c.hc.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer hres.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(hres.Body, 4<<20))
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	switch hres.StatusCode {
+	case http.StatusOK:
+		return protojson.Unmarshal(out, res)
+	case http.StatusConflict:
+		return ErrPartnersDisabled
+	}
+	var e struct{ Error string }
+	_ = json.Unmarshal(out, &e)
+	return errors.New(e.Error)
+}
+
+// CreatePartner creates a partner through the running server's plugin.
+func (c *ControlClient) CreatePartner(ctx context.Context, req *partnersv1.CreatePartnerRequest) (*partnersv1.CreatePartnerResponse, error) {
+	res := &partnersv1.CreatePartnerResponse{}
+	return res, c.partners(ctx, "CreatePartner", req, res)
+}
+
+// ListPartners lists the partners through the running server's plugin.
+func (c *ControlClient) ListPartners(ctx context.Context, req *partnersv1.ListPartnersRequest) (*partnersv1.ListPartnersResponse, error) {
+	res := &partnersv1.ListPartnersResponse{}
+	return res, c.partners(ctx, "ListPartners", req, res)
+}
+
+// GetPartner returns a partner through the running server's plugin.
+func (c *ControlClient) GetPartner(ctx context.Context, req *partnersv1.GetPartnerRequest) (*partnersv1.Partner, error) {
+	res := &partnersv1.Partner{}
+	return res, c.partners(ctx, "GetPartner", req, res)
+}
+
+// UpdatePartner changes a partner through the running server's plugin.
+func (c *ControlClient) UpdatePartner(ctx context.Context, req *partnersv1.UpdatePartnerRequest) (*partnersv1.Partner, error) {
+	res := &partnersv1.Partner{}
+	return res, c.partners(ctx, "UpdatePartner", req, res)
+}
+
+// AddKey adds a partner key through the running server's plugin.
+func (c *ControlClient) AddKey(ctx context.Context, req *partnersv1.AddKeyRequest) (*partnersv1.PartnerKey, error) {
+	res := &partnersv1.PartnerKey{}
+	return res, c.partners(ctx, "AddKey", req, res)
+}
+
+// RevokeKey revokes a partner key through the running server's plugin.
+func (c *ControlClient) RevokeKey(ctx context.Context, req *partnersv1.RevokeKeyRequest) (*partnersv1.PartnerKey, error) {
+	res := &partnersv1.PartnerKey{}
+	return res, c.partners(ctx, "RevokeKey", req, res)
 }
 
 // ErrNoServer means no server answers on the control socket.

@@ -24,8 +24,7 @@ import (
 	"github.com/parleyhq/parley/partners"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
-	partnersplugin "github.com/parleyhq/parley/plugins/partners"
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
+	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/server/api"
@@ -328,12 +327,12 @@ func NewPluginCatalog(cfg config.Config) (*plugins.Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	partnersEnv, err := partnersplugin.PluginEnv(filepath.Join(cfg.DataDir, PartnersDBFile), cfg.Partners.Skew)
+	partnersEnv, err := partnersv1.PluginEnv(filepath.Join(cfg.DataDir, PartnersDBFile), cfg.Partners.Skew)
 	if err != nil {
 		return nil, err
 	}
 	cat, err := plugins.NewCatalog(cfg.Plugins, builtin.Specs(), self,
-		map[string][]string{admission.PluginName: env, usageplugin.PluginName: usageEnv, partnersplugin.PluginName: partnersEnv})
+		map[string][]string{builtin.Admission: env, builtin.Usage: usageEnv, builtin.Partners: partnersEnv})
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
@@ -361,7 +360,7 @@ func (s *Server) newPlugins() error {
 			return fmt.Errorf("usage: %w", err)
 		}
 		del, err := usage.NewDeliverer(sup, s.cfg.Usage, usage.DelivererOptions{
-			Accounts: usage.StoreAccounts{Store: s.store}, Actions: usage.PlatformActions{Store: s.store, Limits: adm},
+			Accounts: storeAccounts{Store: s.store}, Actions: platformActions{Store: s.store, Limits: adm},
 			Logger: s.log, Registerer: s.reg})
 		if err != nil {
 			return fmt.Errorf("usage: %w", err)
@@ -408,8 +407,8 @@ func (s *Server) Handler() http.Handler {
 		opts.Usage, opts.Events = s.usageAPI, s.usage
 	}
 	if s.partners != nil {
-		opts.Partners = api.PartnerOptions{Partners: s.partners, OperatorToken: s.cfg.Partners.OperatorToken, PublicURL: s.PublicURL, URLTTL: s.cfg.Partners.URLTTL}
-		popts := partners.PortalOptions{Sessions: s.partners, Accounts: s.store, Calls: s.store, Presence: s.registry,
+		opts.Partners = api.PartnerOptions{Partners: s.partners, Accounts: partnerAccounts{s.store}, OperatorToken: s.cfg.Partners.OperatorToken, PublicURL: s.PublicURL, URLTTL: s.cfg.Partners.URLTTL}
+		popts := partners.PortalOptions{Sessions: s.partners, Accounts: partnerAccounts{s.store}, Calls: portalCalls{s.store}, Presence: s.registry,
 			SessionTTL: s.cfg.Partners.SessionTTL, Log: s.log.With("component", "portal")}
 		if s.usageAPI != nil {
 			popts.Usage = s.usageAPI

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/parleyhq/parley/partners"
 	"github.com/parleyhq/parley/signaling/messaging"
 	"github.com/parleyhq/parley/store"
 )
@@ -61,4 +64,38 @@ func messagesOf(ms []store.Message) []messaging.Message {
 		out[i] = messaging.Message(m)
 	}
 	return out
+}
+
+// partnerAccounts is the store as partners.Accounts.
+type partnerAccounts struct{ st *store.Store }
+
+var _ partners.Accounts = partnerAccounts{}
+
+func (p partnerAccounts) Account(ctx context.Context, accountSid string) (partners.Account, error) {
+	a, err := p.st.Account(ctx, accountSid)
+	if errors.Is(err, store.ErrNotFound) {
+		return partners.Account{}, fmt.Errorf("account %s: %w", accountSid, partners.ErrNotFound)
+	}
+	if err != nil {
+		return partners.Account{}, err
+	}
+	return partners.Account{Sid: a.Sid, FriendlyName: a.FriendlyName, Status: a.Status, OwnerPartnerSid: a.OwnerPartnerSid}, nil
+}
+
+// portalCalls is the store as partners.CallLister.
+type portalCalls struct{ st *store.Store }
+
+var _ partners.CallLister = portalCalls{}
+
+func (p portalCalls) RecentCalls(ctx context.Context, accountSid string, n int) ([]partners.Call, error) {
+	cs, _, err := p.st.ListCalls(ctx, accountSid, store.CallFilter{}, store.Page{Size: n})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]partners.Call, len(cs))
+	for i, c := range cs {
+		out[i] = partners.Call{Sid: c.Sid, From: c.From, To: c.To, Direction: c.Direction, Status: c.Status,
+			Started: c.Started, DateCreated: c.DateCreated, Duration: c.Duration}
+	}
+	return out, nil
 }

@@ -17,7 +17,7 @@ import (
 // in key order ("sequential", as SIPp's numbered users do). It reports the
 // cost per binding written, compactions included.
 //
-//	go test ./server/store -run '^$' -bench SaveBindings -benchtime 50x
+//	go test ./store -run '^$' -bench SaveBindings -benchtime 50x
 func BenchmarkSaveBindings(b *testing.B) {
 	const users, batch = 100_000, 1_000
 	for _, order := range []struct {
@@ -72,7 +72,7 @@ func BenchmarkSaveBindings(b *testing.B) {
 // each of 100 000 bindings (the point at which SaveBindings compacts), the
 // time the writer is held.
 //
-//	go test ./server/store -run '^$' -bench CompactBindingLog -benchtime 5x
+//	go test ./store -run '^$' -bench CompactBindingLog -benchtime 5x
 func BenchmarkCompactBindingLog(b *testing.B) {
 	const users = 100_000
 	ctx := context.Background()

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"time"
 
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
+	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 )
 
 // Config is the `usage:` section of Parley's configuration.
 type Config struct {
 	// Plugin configures the plugin process (retention, callback retries).
-	Plugin usageplugin.Config `yaml:"plugin"`
+	Plugin usagev1.Config `yaml:"plugin"`
 	// QueueSize bounds the in-memory queue between Publish and the sender;
 	// when it is full events go to the spool instead.
 	QueueSize int `yaml:"queue_size"`
@@ -42,7 +42,7 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Plugin:          usageplugin.DefaultConfig(),
+		Plugin:          usagev1.DefaultConfig(),
 		QueueSize:       64 << 10,
 		BatchSize:       2000,
 		FlushInterval:   20 * time.Millisecond,

@@ -16,7 +16,6 @@ import (
 
 	"github.com/parleyhq/parley/internal/webhook"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
 )
 
 // Accounts gives the deliverer the key that signs an account's callbacks.
@@ -240,10 +239,10 @@ func UsageRecordURI(apiPrefix string, t *usagev1.Trigger, periodStartMS int64, n
 	base := apiPrefix + "/Accounts/" + t.GetAccountSid() + "/Usage/Records"
 	q := url.Values{}
 	q.Set("Category", t.GetUsageCategory())
-	period, err := usageplugin.PeriodOf(t.GetRecurring())
-	if err == nil && period != usageplugin.PeriodAll {
+	period, err := usagev1.PeriodOf(t.GetRecurring())
+	if err == nil && period != usagev1.PeriodAll {
 		start := time.UnixMilli(periodStartMS).UTC()
-		end := usageplugin.PeriodEnd(period, start).AddDate(0, 0, -1)
+		end := usagev1.PeriodEnd(period, start).AddDate(0, 0, -1)
 		q.Set("StartDate", start.Format(time.DateOnly))
 		q.Set("EndDate", end.Format(time.DateOnly))
 		return base + ".json?" + q.Encode()
@@ -254,13 +253,13 @@ func UsageRecordURI(apiPrefix string, t *usagev1.Trigger, periodStartMS int64, n
 func (d *Deliverer) deliver(ctx context.Context, e *usagev1.OutboxEntry) error {
 	t := e.GetTrigger()
 	switch t.GetAction() {
-	case usageplugin.ActionNone:
-	case usageplugin.ActionSuspendAccount, usageplugin.ActionLimitAdmission:
+	case usagev1.ActionNone:
+	case usagev1.ActionSuspendAccount, usagev1.ActionLimitAdmission:
 		if d.opts.Actions == nil {
 			return errors.New("trigger action configured but no action handler is wired")
 		}
 		var err error
-		if t.GetAction() == usageplugin.ActionSuspendAccount {
+		if t.GetAction() == usagev1.ActionSuspendAccount {
 			err = d.opts.Actions.SuspendAccount(ctx, t.GetAccountSid())
 		} else {
 			err = d.opts.Actions.LimitAdmission(ctx, t.GetAccountSid(), t.GetActionResource(), t.GetActionLimit())

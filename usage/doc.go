@@ -1,6 +1,8 @@
 // Package usage is the host side of usage triggers (SPEC §4b): it gets usage
 // events from the platform to the usage plugin, reads usage records and
-// manages triggers through it, and delivers fired triggers.
+// manages triggers through it, and delivers fired triggers. The contract
+// and the kind's vocabulary (categories, periods, actions) are
+// plugins/proto/usage/v1; the built-in plugin is plugins/builtin/usage.
 //
 // Publisher: Publish(Event) is called on hot paths (REST requests, SIP
 // registrations, call legs, messages, recordings, TwiML fetches). It
@@ -29,9 +31,10 @@
 //
 // Client: Records and trigger CRUD for the REST API.
 //
-// StoreAccounts and PlatformActions adapt the core store and the admission
-// client to the deliverer (auth tokens; suspend-account and limit-admission
-// actions, both idempotent and only tightening). Helpers build the events
+// The composition root (server/platform.go) adapts the core store and the
+// admission client to the deliverer's Accounts and Actions (auth tokens;
+// suspend-account and limit-admission actions, both idempotent and only
+// tightening): this package imports neither. Helpers build the events
 // of each part of the platform with stable ids: CallEnded, Message,
 // Recording, TwiMLFetch, Registration, APIRequest.
 //

@@ -10,24 +10,24 @@ import (
 	"strconv"
 	"time"
 
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
+	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 )
 
-// Categories (see plugins/usage for units).
+// Categories (see plugins/proto/usage/v1 for units).
 const (
-	Calls            = usageplugin.CategoryCalls
-	CallsInbound     = usageplugin.CategoryCallsInbound
-	CallsOutbound    = usageplugin.CategoryCallsOutbound
-	CallsClient      = usageplugin.CategoryCallsClient
-	CallsSIP         = usageplugin.CategoryCallsSIP
-	CallsNumber      = usageplugin.CategoryCallsNumber
-	SIPRegistrations = usageplugin.CategorySIPRegistrations
-	APIRequests      = usageplugin.CategoryAPIRequests
-	Messages         = usageplugin.CategoryMessages
-	MessagesInbound  = usageplugin.CategoryMessagesInbound
-	MessagesOutbound = usageplugin.CategoryMessagesOutbound
-	Recordings       = usageplugin.CategoryRecordings
-	TwiMLFetches     = usageplugin.CategoryTwiMLFetches
+	Calls            = usagev1.CategoryCalls
+	CallsInbound     = usagev1.CategoryCallsInbound
+	CallsOutbound    = usagev1.CategoryCallsOutbound
+	CallsClient      = usagev1.CategoryCallsClient
+	CallsSIP         = usagev1.CategoryCallsSIP
+	CallsNumber      = usagev1.CategoryCallsNumber
+	SIPRegistrations = usagev1.CategorySIPRegistrations
+	APIRequests      = usagev1.CategoryAPIRequests
+	Messages         = usagev1.CategoryMessages
+	MessagesInbound  = usagev1.CategoryMessagesInbound
+	MessagesOutbound = usagev1.CategoryMessagesOutbound
+	Recordings       = usagev1.CategoryRecordings
+	TwiMLFetches     = usagev1.CategoryTwiMLFetches
 )
 
 // Event is one unit of work done for an account.

@@ -20,7 +20,6 @@ import (
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
 	"github.com/parleyhq/parley/plugins/sdk"
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
 	"github.com/parleyhq/parley/usage"
 )
 
@@ -79,7 +78,7 @@ func startHost(t testing.TB, dir string, cfg usage.Config, deliver bool) *host {
 	h := &host{dir: dir, cfg: cfg, acts: &actions{}}
 	pcfg := plugins.DefaultConfig()
 	pcfg.Dir = filepath.Join(dir, "plugins")
-	pcfg.Use[string(sdk.KindUsage)] = usageplugin.PluginName
+	pcfg.Use[string(sdk.KindUsage)] = builtin.Usage
 	pcfg.HealthInterval = 200 * time.Millisecond
 	pcfg.RestartBackoff = 50 * time.Millisecond
 	pcfg.RestartBackoffMax = 400 * time.Millisecond
@@ -90,7 +89,7 @@ func startHost(t testing.TB, dir string, cfg usage.Config, deliver bool) *host {
 	}
 	delete(pcfg.Use, string(sdk.KindAdmission))
 	cat, err := plugins.NewCatalog(pcfg, builtin.Specs(), plugins.Command{Path: os.Args[0], Args: []string{"plugin", "serve"}},
-		map[string][]string{usageplugin.PluginName: penv})
+		map[string][]string{builtin.Usage: penv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +142,7 @@ func (h *host) close() {
 func (h *host) pid(t testing.TB) int {
 	t.Helper()
 	for _, st := range h.sup.Status() {
-		if st.Name == usageplugin.PluginName && st.State == plugins.StateRunning {
+		if st.Name == builtin.Usage && st.State == plugins.StateRunning {
 			return st.PID
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
+	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/usage"
 )
 
@@ -92,8 +92,8 @@ func TestTriggerActions(t *testing.T) {
 	h := startHost(t, t.TempDir(), testConfig(), true)
 	ctx := context.Background()
 	for _, tr := range []usage.Trigger{
-		{AccountSid: acct, UsageCategory: usage.Messages, TriggerValue: "2", TriggerBy: "count", Action: usageplugin.ActionSuspendAccount},
-		{AccountSid: acct, UsageCategory: usage.Messages, TriggerValue: "1", TriggerBy: "count", Action: usageplugin.ActionLimitAdmission, ActionResource: "messages", ActionLimit: 1},
+		{AccountSid: acct, UsageCategory: usage.Messages, TriggerValue: "2", TriggerBy: "count", Action: usagev1.ActionSuspendAccount},
+		{AccountSid: acct, UsageCategory: usage.Messages, TriggerValue: "1", TriggerBy: "count", Action: usagev1.ActionLimitAdmission, ActionResource: "messages", ActionLimit: 1},
 	} {
 		if _, err := h.cli.CreateTrigger(ctx, tr); err != nil {
 			t.Fatal(err)

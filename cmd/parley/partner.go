@@ -2,46 +2,129 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyhq/parley/internal/sid"
-	"github.com/parleyhq/parley/internal/sqlite"
-	partnersplugin "github.com/parleyhq/parley/plugins/partners"
+	"github.com/parleyhq/parley/plugins"
+	"github.com/parleyhq/parley/plugins/builtin"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
+	"github.com/parleyhq/parley/plugins/sdk"
 	"github.com/parleyhq/parley/server"
 	"github.com/parleyhq/parley/server/api"
 )
 
-// withPartners opens the built-in partners plugin's database in this
-// process: the plugin keeps nothing in memory, so the CLI may change it
-// while a server runs (SQLite WAL), like it does the core database.
-func (c *cli) withPartners(cmd *cobra.Command, fn func(ctx context.Context, srv *partnersplugin.Server) error) error {
+// partnerAdmin is what `parley partner` asks of the partners plugin; the
+// plugin's client (in this process) and server.ControlClient (through a
+// running server) both do it.
+type partnerAdmin interface {
+	CreatePartner(ctx context.Context, req *partnersv1.CreatePartnerRequest) (*partnersv1.CreatePartnerResponse, error)
+	ListPartners(ctx context.Context, req *partnersv1.ListPartnersRequest) (*partnersv1.ListPartnersResponse, error)
+	GetPartner(ctx context.Context, req *partnersv1.GetPartnerRequest) (*partnersv1.Partner, error)
+	UpdatePartner(ctx context.Context, req *partnersv1.UpdatePartnerRequest) (*partnersv1.Partner, error)
+	AddKey(ctx context.Context, req *partnersv1.AddKeyRequest) (*partnersv1.PartnerKey, error)
+	RevokeKey(ctx context.Context, req *partnersv1.RevokeKeyRequest) (*partnersv1.PartnerKey, error)
+}
+
+// withPartners reaches the partners plugin for one command, like the
+// limits commands reach admission: through a running server's control
+// socket when one holds the data directory (so an external partners plugin
+// the server runs is the one that answers), otherwise by taking the
+// data-directory lock and starting the plugin here. A running server with
+// partner delegation disabled runs no partners plugin: then the command
+// starts one itself, beside it.
+func (c *cli) withPartners(cmd *cobra.Command, fn func(ctx context.Context, p partnerAdmin) error) error {
 	cfg, err := c.config(cmd)
 	if err != nil {
 		return err
 	}
-	if err := server.PrepareDataDir(cfg.DataDir); err != nil {
-		return err
-	}
 	ctx := cmd.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, server.PartnersDBFile), partnersplugin.Migrations())
-	if err != nil {
-		return fmt.Errorf("partners database: %w", err)
-	}
-	defer db.Close()
-	if err := fn(ctx, partnersplugin.NewServer(db, nil, cfg.Partners.Skew)); err != nil {
-		if st, ok := status.FromError(err); ok {
-			return fmt.Errorf("%s", st.Message())
+	release, err := server.LockDataDir(cfg.DataDir)
+	switch {
+	case errors.Is(err, server.ErrDataDirLocked):
+		err = fn(ctx, server.NewControlClient(cfg.DataDir))
+		if !errors.Is(err, server.ErrPartnersDisabled) {
+			return err
 		}
+		release = func() error { return nil }
+	case err != nil:
 		return err
 	}
-	return nil
+	defer release()
+	name := cfg.Plugins.Use[string(sdk.KindPartners)]
+	if name == "" {
+		name = builtin.Partners
+	}
+	// Start the partners plugin alone.
+	cfg.Plugins.Use = map[string]string{string(sdk.KindPartners): name}
+	cat, err := server.NewPluginCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	defer plugins.CleanupAll()
+	sup, err := plugins.NewSupervisor(cfg.Plugins, cat, plugins.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	if err := sup.Start(ctx); err != nil {
+		return fmt.Errorf("partners plugin: %w", err)
+	}
+	defer sup.Close()
+	cl, err := sup.Partners(ctx)
+	if err != nil {
+		return fmt.Errorf("partners plugin: %w", err)
+	}
+	return fn(ctx, pluginPartners{cl})
+}
+
+// pluginPartners is the plugin's client as a partnerAdmin: a refusal
+// becomes the plugin's own message.
+type pluginPartners struct{ cl partnersv1.PartnersClient }
+
+func statusMessage(err error) error {
+	if err == nil {
+		return nil
+	}
+	if st, ok := status.FromError(err); ok {
+		return errors.New(st.Message())
+	}
+	return err
+}
+
+func (p pluginPartners) CreatePartner(ctx context.Context, req *partnersv1.CreatePartnerRequest) (*partnersv1.CreatePartnerResponse, error) {
+	res, err := p.cl.CreatePartner(ctx, req)
+	return res, statusMessage(err)
+}
+
+func (p pluginPartners) ListPartners(ctx context.Context, req *partnersv1.ListPartnersRequest) (*partnersv1.ListPartnersResponse, error) {
+	res, err := p.cl.ListPartners(ctx, req)
+	return res, statusMessage(err)
+}
+
+func (p pluginPartners) GetPartner(ctx context.Context, req *partnersv1.GetPartnerRequest) (*partnersv1.Partner, error) {
+	res, err := p.cl.GetPartner(ctx, req)
+	return res, statusMessage(err)
+}
+
+func (p pluginPartners) UpdatePartner(ctx context.Context, req *partnersv1.UpdatePartnerRequest) (*partnersv1.Partner, error) {
+	res, err := p.cl.UpdatePartner(ctx, req)
+	return res, statusMessage(err)
+}
+
+func (p pluginPartners) AddKey(ctx context.Context, req *partnersv1.AddKeyRequest) (*partnersv1.PartnerKey, error) {
+	res, err := p.cl.AddKey(ctx, req)
+	return res, statusMessage(err)
+}
+
+func (p pluginPartners) RevokeKey(ctx context.Context, req *partnersv1.RevokeKeyRequest) (*partnersv1.PartnerKey, error) {
+	res, err := p.cl.RevokeKey(ctx, req)
+	return res, statusMessage(err)
 }
 
 func (c *cli) printPartner(p *partnersv1.Partner, secret string) error {
@@ -73,7 +156,7 @@ func (c *cli) partnerCmd() *cobra.Command {
 		Short: "Create a partner and print its sid and API secret",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withPartners(cmd, func(ctx context.Context, srv *partnersplugin.Server) error {
+			return c.withPartners(cmd, func(ctx context.Context, srv partnerAdmin) error {
 				res, err := srv.CreatePartner(ctx, &partnersv1.CreatePartnerRequest{FriendlyName: name, AllowedOrigins: origins, Features: features})
 				if err != nil {
 					return err
@@ -91,7 +174,7 @@ func (c *cli) partnerCmd() *cobra.Command {
 		Short: "List partners",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.withPartners(cmd, func(ctx context.Context, srv *partnersplugin.Server) error {
+			return c.withPartners(cmd, func(ctx context.Context, srv partnerAdmin) error {
 				res, err := srv.ListPartners(ctx, &partnersv1.ListPartnersRequest{})
 				if err != nil {
 					return err
@@ -112,7 +195,7 @@ func (c *cli) partnerCmd() *cobra.Command {
 		Short: "Show one partner",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withPartners(cmd, func(ctx context.Context, srv *partnersplugin.Server) error {
+			return c.withPartners(cmd, func(ctx context.Context, srv partnerAdmin) error {
 				p, err := srv.GetPartner(ctx, &partnersv1.GetPartnerRequest{Sid: args[0]})
 				if err != nil {
 					return err
@@ -138,7 +221,7 @@ func (c *cli) partnerCmd() *cobra.Command {
 			}
 			req.SetAllowedOrigins, req.AllowedOrigins = cmd.Flags().Changed("origin"), newOrigins
 			req.SetFeatures, req.Features = cmd.Flags().Changed("feature"), newFeatures
-			return c.withPartners(cmd, func(ctx context.Context, srv *partnersplugin.Server) error {
+			return c.withPartners(cmd, func(ctx context.Context, srv partnerAdmin) error {
 				p, err := srv.UpdatePartner(ctx, req)
 				if err != nil {
 					return err
@@ -167,13 +250,13 @@ func (c *cli) partnerKeyCmd() *cobra.Command {
 			req := &partnersv1.AddKeyRequest{PartnerSid: args[0], Kid: kid, Type: typ}
 			generated := ""
 			switch typ {
-			case partnersplugin.KeyHMAC:
+			case partnersv1.KeyHMAC:
 				if secret == "" {
 					secret = sid.Secret(48)
 					generated = secret
 				}
 				req.Material = []byte(secret)
-			case partnersplugin.KeyEd25519, partnersplugin.KeyRSA:
+			case partnersv1.KeyEd25519, partnersv1.KeyRSA:
 				if pubFile == "" {
 					return fmt.Errorf("--public-key-file is required for %s keys", typ)
 				}
@@ -185,7 +268,7 @@ func (c *cli) partnerKeyCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("--type %q: want hmac, ed25519 or rsa", typ)
 			}
-			return c.withPartners(cmd, func(ctx context.Context, srv *partnersplugin.Server) error {
+			return c.withPartners(cmd, func(ctx context.Context, srv partnerAdmin) error {
 				k, err := srv.AddKey(ctx, req)
 				if err != nil {
 					return err
@@ -210,7 +293,7 @@ func (c *cli) partnerKeyCmd() *cobra.Command {
 		Short: "Revoke a key: assertions signed with it are refused from now on",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withPartners(cmd, func(ctx context.Context, srv *partnersplugin.Server) error {
+			return c.withPartners(cmd, func(ctx context.Context, srv partnerAdmin) error {
 				k, err := srv.RevokeKey(ctx, &partnersv1.RevokeKeyRequest{PartnerSid: args[0], Kid: args[1]})
 				if err != nil {
 					return err

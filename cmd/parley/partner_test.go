@@ -48,3 +48,50 @@ func TestPartnerCLI(t *testing.T) {
 		t.Fatalf("bad origin accepted: %v %s", err, stderr.String())
 	}
 }
+
+// Beside a running server, `parley partner` goes through the server's
+// partners plugin (its control socket), so the server sees the change at
+// once whatever plugin serves partners; when the server has partner
+// delegation disabled, the command starts the plugin itself.
+func TestPartnerCLIBesideServer(t *testing.T) {
+	const operator = "operator-token-for-the-cli-test"
+	for _, tc := range []struct {
+		name, yaml string
+		enabled    bool
+	}{
+		{"server runs partners", "", true},
+		{"server has partners disabled", "plugins:\n  use:\n    partners: \"\"\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Setenv("PARLEY_PARTNERS_OPERATOR_TOKEN", operator)
+			if tc.yaml != "" {
+				file := filepath.Join(dir, "parley.yaml")
+				if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				t.Setenv("PARLEY_CONFIG", file)
+			}
+			srv := startServer(t, dir)
+			p := runJSON(t, dir, "partner", "create", "--name", "Acme", "--origin", "https://app.acme.test")
+			sid, _ := p["sid"].(string)
+			if !strings.HasPrefix(sid, "PN") || p["api_secret"] == "" {
+				t.Fatalf("create: %v", p)
+			}
+			if out := run(t, dir, "partner", "list"); !strings.Contains(out, sid) {
+				t.Fatalf("list: %s", out)
+			}
+			if tc.enabled {
+				if code, body := get(t, srv.base+"/v1/Partners/"+sid, "operator", operator); code != 200 || !strings.Contains(body, `"friendly_name":"Acme"`) {
+					t.Fatalf("the server does not see the partner: %d %s", code, body)
+				}
+			}
+			var stderr bytes.Buffer
+			cmd := parleyCmd(dir, "partner", "create", "--name", "Bad", "--origin", "https://x.test/path")
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "not an origin") {
+				t.Fatalf("bad origin accepted: %v %s", err, stderr.String())
+			}
+		})
+	}
+}

@@ -6,11 +6,18 @@ import (
 	"os"
 	"sort"
 
-	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/plugins"
-	partnersplugin "github.com/parleyhq/parley/plugins/partners"
+	"github.com/parleyhq/parley/plugins/builtin/admission"
+	"github.com/parleyhq/parley/plugins/builtin/partners"
+	"github.com/parleyhq/parley/plugins/builtin/usage"
 	"github.com/parleyhq/parley/plugins/sdk"
-	"github.com/parleyhq/parley/plugins/usage"
+)
+
+// Names of the built-in plugins.
+const (
+	Admission = admission.Name
+	Usage     = usage.Name
+	Partners  = partners.Name
 )
 
 // Plugin is one built-in plugin.
@@ -23,17 +30,17 @@ type Plugin struct {
 // Registry returns the built-in plugins by name.
 func Registry() map[string]Plugin {
 	return map[string]Plugin{
-		admission.PluginName: {
-			Builtin: plugins.Builtin{Name: admission.PluginName, Kind: sdk.KindAdmission, Version: admission.PluginVersion},
-			Serve:   admission.ServePlugin,
+		admission.Name: {
+			Builtin: plugins.Builtin{Name: admission.Name, Kind: sdk.KindAdmission, Version: admission.Version},
+			Serve:   admission.Serve,
 		},
-		partnersplugin.PluginName: {
-			Builtin: plugins.Builtin{Name: partnersplugin.PluginName, Kind: sdk.KindPartners, Version: partnersplugin.PluginVersion},
-			Serve:   partnersplugin.ServePlugin,
+		partners.Name: {
+			Builtin: plugins.Builtin{Name: partners.Name, Kind: sdk.KindPartners, Version: partners.Version},
+			Serve:   partners.Serve,
 		},
-		usage.PluginName: {
-			Builtin: plugins.Builtin{Name: usage.PluginName, Kind: sdk.KindUsage, Version: usage.PluginVersion},
-			Serve:   usage.ServePlugin,
+		usage.Name: {
+			Builtin: plugins.Builtin{Name: usage.Name, Kind: sdk.KindUsage, Version: usage.Version},
+			Serve:   usage.Serve,
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
+	pluginv1 "github.com/parleyhq/parley/plugins/proto/plugin/v1"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 )
 
@@ -27,15 +28,16 @@ func Kinds() []Kind { return []Kind{KindAdmission, KindUsage, KindPartners} }
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
-	switch k {
-	case KindAdmission, KindUsage, KindPartners:
-		return true
-	}
-	return false
+	_, ok := kinds[k]
+	return ok
 }
 
-// ProtocolVersion is the newest plugin protocol version this SDK speaks.
-const ProtocolVersion = 1
+// ProtocolVersion is the plugin protocol version this SDK speaks: the
+// kind's v1 service (plugins/proto/<kind>/v1) beside the shared PluginInfo
+// service (plugins/proto/plugin/v1). Version 1 had an Info RPC in each
+// kind's service; a host and a plugin of different versions refuse each
+// other at the handshake.
+const ProtocolVersion = 2
 
 // Handshake is the go-plugin handshake shared by host and plugins. The magic
 // cookie only stops a plugin binary from being run by hand by mistake; it is
@@ -48,75 +50,90 @@ func Handshake() plugin.HandshakeConfig {
 	}
 }
 
-// HostPluginSets is the VersionedPlugins map the host offers: for each
+// service is how one kind's gRPC service is registered in a plugin and
+// dialled by the host.
+type service struct {
+	implements func(impl any) bool
+	register   func(s *grpc.Server, impl any)
+	dial       func(c *grpc.ClientConn) any
+}
+
+// serviceOf builds a kind's entry from its generated Register and New
+// functions.
+func serviceOf[S, C any](register func(grpc.ServiceRegistrar, S), newClient func(grpc.ClientConnInterface) C) service {
+	return service{
+		implements: func(impl any) bool { _, ok := impl.(S); return ok },
+		register:   func(s *grpc.Server, impl any) { register(s, impl.(S)) },
+		dial:       func(c *grpc.ClientConn) any { return newClient(c) },
+	}
+}
+
+// kinds is the table every kind is served and dispensed from; a new kind
+// is one line here (and its proto package).
+var kinds = map[Kind]service{
+	KindAdmission: serviceOf(admissionv1.RegisterAdmissionServer, admissionv1.NewAdmissionClient),
+	KindUsage:     serviceOf(usagev1.RegisterUsageServer, usagev1.NewUsageClient),
+	KindPartners:  serviceOf(partnersv1.RegisterPartnersServer, partnersv1.NewPartnersClient),
+}
+
+// Dispensed is what the host gets for a running plugin: the kind's gRPC
+// client (an admissionv1.AdmissionClient, usagev1.UsageClient or
+// partnersv1.PartnersClient) and the shared PluginInfo client.
+type Dispensed struct {
+	Kind    Kind
+	Service any
+	Info    pluginv1.PluginInfoClient
+}
+
+// grpcPlugin adapts any kind to go-plugin. In a plugin, impl serves the
+// kind's service and info the PluginInfo service; in the host it dispenses
+// a *Dispensed.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	kind Kind
+	impl any
+	info pluginv1.PluginInfoServer
+}
+
+// GRPCServer registers the kind's service and PluginInfo.
+func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	svc, ok := kinds[p.kind]
+	if !ok || p.impl == nil || !svc.implements(p.impl) || p.info == nil {
+		return fmt.Errorf("%s plugin: no implementation", p.kind)
+	}
+	svc.register(s, p.impl)
+	pluginv1.RegisterPluginInfoServer(s, p.info)
+	return nil
+}
+
+// GRPCClient returns a *Dispensed.
+func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	svc, ok := kinds[p.kind]
+	if !ok {
+		return nil, fmt.Errorf("unknown plugin kind %q", p.kind)
+	}
+	return &Dispensed{Kind: p.kind, Service: svc.dial(c), Info: pluginv1.NewPluginInfoClient(c)}, nil
+}
+
+// HostPluginSets is the VersionedPlugins map the host offers: for the
 // protocol version, one go-plugin Plugin per kind, dispensed by kind name.
 func HostPluginSets() map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{
-		1: {
-			string(KindAdmission): &AdmissionPlugin{},
-			string(KindUsage):     &UsagePlugin{},
-			string(KindPartners):  &PartnersPlugin{},
-		},
+	set := plugin.PluginSet{}
+	for _, k := range Kinds() {
+		set[string(k)] = &grpcPlugin{kind: k}
 	}
+	return map[int]plugin.PluginSet{ProtocolVersion: set}
 }
 
-// AdmissionPlugin adapts an admission service to go-plugin. Impl is set on
-// the plugin side; the host side dispenses an admissionv1.AdmissionClient.
-type AdmissionPlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	Impl admissionv1.AdmissionServer
-}
-
-// GRPCServer registers Impl.
-func (p *AdmissionPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	if p.Impl == nil {
-		return fmt.Errorf("admission plugin: no implementation")
+// CheckInfo verifies that an Info answer matches what the host expects.
+func CheckInfo(kind Kind, gotKind string, versions []int32) error {
+	if gotKind != string(kind) {
+		return fmt.Errorf("plugin reports kind %q, want %q", gotKind, kind)
 	}
-	admissionv1.RegisterAdmissionServer(s, p.Impl)
-	return nil
-}
-
-// GRPCClient returns an admissionv1.AdmissionClient.
-func (p *AdmissionPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return admissionv1.NewAdmissionClient(c), nil
-}
-
-// UsagePlugin adapts a usage service to go-plugin.
-type UsagePlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	Impl usagev1.UsageServer
-}
-
-// GRPCServer registers Impl.
-func (p *UsagePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	if p.Impl == nil {
-		return fmt.Errorf("usage plugin: no implementation")
+	for _, v := range versions {
+		if v == ProtocolVersion {
+			return nil
+		}
 	}
-	usagev1.RegisterUsageServer(s, p.Impl)
-	return nil
-}
-
-// GRPCClient returns a usagev1.UsageClient.
-func (p *UsagePlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return usagev1.NewUsageClient(c), nil
-}
-
-// PartnersPlugin adapts a partners service to go-plugin.
-type PartnersPlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	Impl partnersv1.PartnersServer
-}
-
-// GRPCServer registers Impl.
-func (p *PartnersPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	if p.Impl == nil {
-		return fmt.Errorf("partners plugin: no implementation")
-	}
-	partnersv1.RegisterPartnersServer(s, p.Impl)
-	return nil
-}
-
-// GRPCClient returns a partnersv1.PartnersClient.
-func (p *PartnersPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return partnersv1.NewPartnersClient(c), nil
+	return fmt.Errorf("plugin speaks protocol versions %v, host needs %d", versions, ProtocolVersion)
 }

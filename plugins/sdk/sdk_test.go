@@ -2,7 +2,6 @@ package sdk_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
+	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/plugins/sdk"
 )
 
@@ -20,10 +20,6 @@ const modeEnv = "PARLEY_SDK_TEST_MODE"
 
 type nopAdmission struct {
 	admissionv1.UnimplementedAdmissionServer
-}
-
-func (nopAdmission) Info(context.Context, *admissionv1.InfoRequest) (*admissionv1.InfoResponse, error) {
-	return sdk.AdmissionInfo("nop", "0"), nil
 }
 
 // TestMain plays two extra roles for the watchdog test: "middle", a host
@@ -36,7 +32,7 @@ func TestMain(m *testing.M) {
 	case "middle":
 		hs := sdk.Handshake()
 		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), modeEnv+"=plugin", hs.MagicCookieKey+"="+hs.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1")
+		cmd.Env = append(os.Environ(), modeEnv+"=plugin", hs.MagicCookieKey+"="+hs.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS="+strconv.Itoa(sdk.ProtocolVersion))
 		if err := cmd.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -105,10 +101,10 @@ func TestCheckInfo(t *testing.T) {
 		versions []int32
 		ok       bool
 	}{
-		{"match", sdk.KindAdmission, "admission", []int32{1}, true},
+		{"match", sdk.KindAdmission, "admission", []int32{2}, true},
 		{"several versions", sdk.KindUsage, "usage", []int32{3, 1, 2}, true},
-		{"wrong kind", sdk.KindAdmission, "usage", []int32{1}, false},
-		{"no common version", sdk.KindPartners, "partners", []int32{2}, false},
+		{"wrong kind", sdk.KindAdmission, "usage", []int32{2}, false},
+		{"no common version", sdk.KindPartners, "partners", []int32{1}, false},
 		{"no versions", sdk.KindPartners, "partners", nil, false},
 	}
 	for _, tc := range tests {
@@ -120,15 +116,9 @@ func TestCheckInfo(t *testing.T) {
 	}
 }
 
-func TestInfoHelpersAndKinds(t *testing.T) {
-	if i := sdk.AdmissionInfo("a", "1"); i.Kind != "admission" || i.ProtocolVersions[0] != sdk.ProtocolVersion {
-		t.Fatal(i)
-	}
-	if i := sdk.UsageInfo("u", "1"); i.Kind != "usage" {
-		t.Fatal(i)
-	}
-	if i := sdk.PartnersInfo("p", "1"); i.Kind != "partners" {
-		t.Fatal(i)
+func TestKindsTable(t *testing.T) {
+	if sdk.ProtocolVersion != 2 {
+		t.Fatalf("protocol version %d: the PluginInfo service is protocol 2", sdk.ProtocolVersion)
 	}
 	for _, k := range sdk.Kinds() {
 		if !k.Valid() {
@@ -140,5 +130,27 @@ func TestInfoHelpersAndKinds(t *testing.T) {
 	}
 	if sdk.Kind("billing").Valid() {
 		t.Fatal("unknown kind valid")
+	}
+}
+
+// Serve refuses, before serving anything, a kind it does not know and an
+// implementation of another kind's service.
+func TestServeRefusesMismatch(t *testing.T) {
+	tests := []struct {
+		name string
+		kind sdk.Kind
+		impl any
+	}{
+		{"unknown kind", "billing", nopAdmission{}},
+		{"admission impl as usage", sdk.KindUsage, nopAdmission{}},
+		{"usage impl as partners", sdk.KindPartners, usagev1.UnimplementedUsageServer{}},
+		{"no impl", sdk.KindAdmission, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := sdk.Serve(tc.kind, tc.impl, sdk.Options{Name: "x", ParentCheck: -1}); err == nil {
+				t.Fatal("Serve accepted it")
+			}
+		})
 	}
 }

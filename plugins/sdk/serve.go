@@ -1,24 +1,32 @@
 package sdk
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
+	pluginv1 "github.com/parleyhq/parley/plugins/proto/plugin/v1"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 )
 
 // Options configures a served plugin.
 type Options struct {
-	// Name and Version identify the plugin in logs; the plugin's Info RPC
-	// should answer the same values (see AdmissionInfo and friends).
+	// Name and Version identify the plugin: in logs, and in the answer to
+	// the PluginInfo service, which the SDK gives for the plugin.
 	Name    string
 	Version string
+	// Health, when set, is asked before each Info answer: the host calls
+	// Info as its health check, and an error from Health fails the check
+	// (three failures in a row restart the plugin).
+	Health func(ctx context.Context) error
 	// Logger defaults to Logger(Name). It must write to stderr, never stdout.
 	Logger hclog.Logger
 	// ParentCheck is how often the watchdog compares the parent PID with the
@@ -39,24 +47,48 @@ func Logger(name string) hclog.Logger {
 
 // ServeAdmission serves impl as an admission plugin until the host ends it.
 func ServeAdmission(impl admissionv1.AdmissionServer, opts Options) {
-	serve(KindAdmission, &AdmissionPlugin{Impl: impl}, opts)
+	mustServe(KindAdmission, impl, opts)
 }
 
 // ServeUsage serves impl as a usage plugin until the host ends it.
 func ServeUsage(impl usagev1.UsageServer, opts Options) {
-	serve(KindUsage, &UsagePlugin{Impl: impl}, opts)
+	mustServe(KindUsage, impl, opts)
 }
 
 // ServePartners serves impl as a partners plugin until the host ends it.
 func ServePartners(impl partnersv1.PartnersServer, opts Options) {
-	serve(KindPartners, &PartnersPlugin{Impl: impl}, opts)
+	mustServe(KindPartners, impl, opts)
 }
 
-func serve(kind Kind, p plugin.Plugin, opts Options) {
-	log := opts.Logger
-	if log == nil {
-		log = Logger(opts.Name)
+func mustServe(kind Kind, impl any, opts Options) {
+	if err := Serve(kind, impl, opts); err != nil {
+		logger(opts).Error("cannot serve", "err", err)
+		os.Exit(1)
 	}
+}
+
+func logger(opts Options) hclog.Logger {
+	if opts.Logger != nil {
+		return opts.Logger
+	}
+	return Logger(opts.Name)
+}
+
+// Serve serves impl as a plugin of kind until the host ends it; impl
+// implements the kind's gRPC service (admissionv1.AdmissionServer for
+// KindAdmission, usagev1.UsageServer for KindUsage, partnersv1.PartnersServer
+// for KindPartners). The SDK serves the PluginInfo service beside it from
+// opts. It returns an error, before serving, for an unknown kind or an impl
+// of another kind's service.
+func Serve(kind Kind, impl any, opts Options) error {
+	svc, ok := kinds[kind]
+	if !ok {
+		return fmt.Errorf("unknown plugin kind %q", kind)
+	}
+	if impl == nil || !svc.implements(impl) {
+		return fmt.Errorf("%T does not implement the %s service", impl, kind)
+	}
+	log := logger(opts)
 	if opts.ParentCheck >= 0 {
 		every := opts.ParentCheck
 		if every == 0 {
@@ -65,12 +97,32 @@ func serve(kind Kind, p plugin.Plugin, opts Options) {
 		go watchParent(os.Getppid(), every, log)
 	}
 	log.Debug("serving", "kind", string(kind), "version", opts.Version)
+	info := &infoServer{name: opts.Name, kind: kind, version: opts.Version, health: opts.Health}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake(),
-		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {string(kind): p}},
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: {string(kind): &grpcPlugin{kind: kind, impl: impl, info: info}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 		Logger:           log,
 	})
+	return nil
+}
+
+// infoServer answers PluginInfo for every plugin the SDK serves.
+type infoServer struct {
+	pluginv1.UnimplementedPluginInfoServer
+	name, version string
+	kind          Kind
+	health        func(context.Context) error
+}
+
+// Info implements pluginv1.PluginInfoServer.
+func (s *infoServer) Info(ctx context.Context, _ *pluginv1.InfoRequest) (*pluginv1.InfoResponse, error) {
+	if s.health != nil {
+		if err := s.health(ctx); err != nil {
+			return nil, status.Errorf(codes.Unavailable, "%s is unhealthy: %v", s.name, err)
+		}
+	}
+	return &pluginv1.InfoResponse{Name: s.name, Kind: string(s.kind), Version: s.version, ProtocolVersions: []int32{ProtocolVersion}}, nil
 }
 
 // watchParent ends the process when the parent that started it is gone: the
@@ -86,32 +138,4 @@ func watchParent(ppid int, every time.Duration, log hclog.Logger) {
 			os.Exit(3)
 		}
 	}
-}
-
-// AdmissionInfo builds the answer to the admission Info RPC.
-func AdmissionInfo(name, version string) *admissionv1.InfoResponse {
-	return &admissionv1.InfoResponse{Name: name, Kind: string(KindAdmission), Version: version, ProtocolVersions: []int32{ProtocolVersion}}
-}
-
-// UsageInfo builds the answer to the usage Info RPC.
-func UsageInfo(name, version string) *usagev1.InfoResponse {
-	return &usagev1.InfoResponse{Name: name, Kind: string(KindUsage), Version: version, ProtocolVersions: []int32{ProtocolVersion}}
-}
-
-// PartnersInfo builds the answer to the partners Info RPC.
-func PartnersInfo(name, version string) *partnersv1.InfoResponse {
-	return &partnersv1.InfoResponse{Name: name, Kind: string(KindPartners), Version: version, ProtocolVersions: []int32{ProtocolVersion}}
-}
-
-// CheckInfo verifies that an Info answer matches what the host expects.
-func CheckInfo(kind Kind, gotKind string, versions []int32) error {
-	if gotKind != string(kind) {
-		return fmt.Errorf("plugin reports kind %q, want %q", gotKind, kind)
-	}
-	for _, v := range versions {
-		if v == ProtocolVersion {
-			return nil
-		}
-	}
-	return fmt.Errorf("plugin speaks protocol versions %v, host needs %d", versions, ProtocolVersion)
 }

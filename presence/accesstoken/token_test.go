@@ -21,7 +21,7 @@ const (
 )
 
 // keyTable is a map-backed Keys for unit tests of the verifier logic; the
-// SQLite-backed implementation is tested in server/store and end to end.
+// SQLite-backed implementation is tested in store and end to end.
 type keyTable map[string]SigningKey
 
 func (k keyTable) SigningKey(_ context.Context, sid string) (SigningKey, error) {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/internal/sid"
-	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 )
 
@@ -63,7 +62,7 @@ type UsageEvents interface {
 
 // API is the REST API handler.
 type API struct {
-	store      *store.Store
+	store      Store
 	log        *slog.Logger
 	admit      Admitter
 	limits     Limits
@@ -77,8 +76,8 @@ type API struct {
 	mux        *http.ServeMux
 }
 
-// New builds the REST API over st.
-func New(st *store.Store, opts Options) *API {
+// New builds the REST API over st (a *store.Store, or any Store).
+func New(st Store, opts Options) *API {
 	a := &API{store: st, log: opts.Log, admit: opts.Admission, limits: opts.Limits, calls: opts.Calls, sip: opts.SIP, originator: opts.Originator, events: opts.Events, usage: opts.Usage, messages: opts.Messages, partners: opts.Partners, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

@@ -31,6 +31,8 @@ type Partners interface {
 // PartnerOptions configures the partner resources.
 type PartnerOptions struct {
 	Partners Partners
+	// Accounts looks up the account an assertion names, for the plugin.
+	Accounts partners.Accounts
 	// OperatorToken, when not empty, lets "operator:<token>" manage partners.
 	OperatorToken string
 	// PublicURL is this server's public base URL: assertions' audience and
@@ -483,7 +485,7 @@ func (a *API) createPortalSession(r *http.Request, p partnerPrincipal) (int, any
 		return 0, nil, badParam("Assertion is required: a JWT signed with one of the partner's keys")
 	}
 	base := strings.TrimRight(a.partners.PublicURL(), "/")
-	tok, err := a.partners.Partners.ExchangeAssertion(r.Context(), a.store, ps, assertion, base, a.partners.URLTTL)
+	tok, err := a.partners.Partners.ExchangeAssertion(r.Context(), a.partners.Accounts, ps, assertion, base, a.partners.URLTTL)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/internal/sid"
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
+	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 )
@@ -313,8 +313,8 @@ func (a *API) createUsageTrigger(r *http.Request, p principal) (int, any, error)
 		}
 	}
 	switch t.Action {
-	case "", usageplugin.ActionSuspendAccount:
-	case usageplugin.ActionLimitAdmission:
+	case "", usagev1.ActionSuspendAccount:
+	case usagev1.ActionLimitAdmission:
 		if !admission.Resource(t.ActionResource).Valid() {
 			var names []string
 			for _, r := range admission.Resources() {
@@ -326,7 +326,7 @@ func (a *API) createUsageTrigger(r *http.Request, p principal) (int, any, error)
 			return 0, nil, badParam("ActionLimit is required with Action %s", t.Action)
 		}
 	default:
-		return 0, nil, badParam("Action %q must be %s or %s", t.Action, usageplugin.ActionSuspendAccount, usageplugin.ActionLimitAdmission)
+		return 0, nil, badParam("Action %q must be %s or %s", t.Action, usagev1.ActionSuspendAccount, usagev1.ActionLimitAdmission)
 	}
 	if s, ok := param(v, "ActionLimit"); ok {
 		if t.ActionLimit, err = strconv.ParseInt(s, 10, 64); err != nil || t.ActionLimit < 0 {

@@ -17,7 +17,6 @@ import (
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
 	"github.com/parleyhq/parley/plugins/sdk"
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
 	"github.com/parleyhq/parley/server/api"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
@@ -46,13 +45,13 @@ func usageStack(t *testing.T) (*plugins.Supervisor, *usage.Client, *usage.Publis
 	cfg.ClaimWait = 200 * time.Millisecond
 	pcfg := plugins.DefaultConfig()
 	pcfg.Dir = filepath.Join(dir, "plugins")
-	pcfg.Use = map[string]string{string(sdk.KindUsage): usageplugin.PluginName}
+	pcfg.Use = map[string]string{string(sdk.KindUsage): builtin.Usage}
 	penv, err := cfg.Plugin.PluginEnv(filepath.Join(dir, "usage.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cat, err := plugins.NewCatalog(pcfg, builtin.Specs(), plugins.Command{Path: os.Args[0], Args: []string{"plugin", "serve"}},
-		map[string][]string{usageplugin.PluginName: penv})
+		map[string][]string{builtin.Usage: penv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,10 +70,6 @@ type policy struct {
 	allowed map[string]bool
 }
 
-func (p *policy) Info(context.Context, *admissionv1.InfoRequest) (*admissionv1.InfoResponse, error) {
-	return sdk.AdmissionInfo(name, version), nil
-}
-
 func (p *policy) limit(account string) int64 {
 	if p.allowed[account] {
 		return -1

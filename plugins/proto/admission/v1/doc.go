@@ -1,4 +1,7 @@
-// Package admissionv1 is version 1 of the gRPC protocol between Parley and a
-// admission policy plugin, generated from admission.proto by scripts/gen-proto.sh
-// (make gen). Do not edit the *.pb.go files by hand.
+// Package admissionv1 is the contract of admission policy plugins in one
+// place: the gRPC service generated from admission.proto by
+// scripts/gen-proto.sh (make gen; do not edit the *.pb.go files by hand),
+// served under plugin protocol version 2 beside plugins/proto/plugin/v1,
+// and the kind's vocabulary (vocab.go): the resource types and the built-in
+// plugin's configuration.
 package admissionv1

@@ -1,5 +1,6 @@
 // Partner-delegation plugins (SPEC §4c): partners, their keys, assertion
-// verification and single-use portal sessions. Protocol version 1.
+// verification and single-use portal sessions. Served under plugin protocol
+// version 2, beside parley.plugin.v1.PluginInfo (plugins/proto/plugin/v1).
 //
 // Errors: NotFound (no such partner, key or session), InvalidArgument (the
 // message is for the caller), AlreadyExists (a kid in use), Unauthenticated
@@ -28,110 +29,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type InfoRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *InfoRequest) Reset() {
-	*x = InfoRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *InfoRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*InfoRequest) ProtoMessage() {}
-
-func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
-func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{0}
-}
-
-type InfoResponse struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind             string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // always "partners"
-	Version          string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	ProtocolVersions []int32                `protobuf:"varint,4,rep,packed,name=protocol_versions,json=protocolVersions,proto3" json:"protocol_versions,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
-}
-
-func (x *InfoResponse) Reset() {
-	*x = InfoResponse{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *InfoResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*InfoResponse) ProtoMessage() {}
-
-func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
-func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *InfoResponse) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *InfoResponse) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
-func (x *InfoResponse) GetVersion() string {
-	if x != nil {
-		return x.Version
-	}
-	return ""
-}
-
-func (x *InfoResponse) GetProtocolVersions() []int32 {
-	if x != nil {
-		return x.ProtocolVersions
-	}
-	return nil
-}
-
 type Partner struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Sid            string                 `protobuf:"bytes,1,opt,name=sid,proto3" json:"sid,omitempty"`
@@ -148,7 +45,7 @@ type Partner struct {
 
 func (x *Partner) Reset() {
 	*x = Partner{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[2]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -160,7 +57,7 @@ func (x *Partner) String() string {
 func (*Partner) ProtoMessage() {}
 
 func (x *Partner) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[2]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -173,7 +70,7 @@ func (x *Partner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partner.ProtoReflect.Descriptor instead.
 func (*Partner) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{2}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Partner) GetSid() string {
@@ -244,7 +141,7 @@ type PartnerKey struct {
 
 func (x *PartnerKey) Reset() {
 	*x = PartnerKey{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[3]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +153,7 @@ func (x *PartnerKey) String() string {
 func (*PartnerKey) ProtoMessage() {}
 
 func (x *PartnerKey) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[3]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +166,7 @@ func (x *PartnerKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartnerKey.ProtoReflect.Descriptor instead.
 func (*PartnerKey) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{3}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *PartnerKey) GetKid() string {
@@ -311,7 +208,7 @@ type CreatePartnerRequest struct {
 
 func (x *CreatePartnerRequest) Reset() {
 	*x = CreatePartnerRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[4]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +220,7 @@ func (x *CreatePartnerRequest) String() string {
 func (*CreatePartnerRequest) ProtoMessage() {}
 
 func (x *CreatePartnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[4]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +233,7 @@ func (x *CreatePartnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePartnerRequest.ProtoReflect.Descriptor instead.
 func (*CreatePartnerRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{4}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *CreatePartnerRequest) GetFriendlyName() string {
@@ -370,7 +267,7 @@ type CreatePartnerResponse struct {
 
 func (x *CreatePartnerResponse) Reset() {
 	*x = CreatePartnerResponse{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[5]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +279,7 @@ func (x *CreatePartnerResponse) String() string {
 func (*CreatePartnerResponse) ProtoMessage() {}
 
 func (x *CreatePartnerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[5]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +292,7 @@ func (x *CreatePartnerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePartnerResponse.ProtoReflect.Descriptor instead.
 func (*CreatePartnerResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{5}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreatePartnerResponse) GetPartner() *Partner {
@@ -421,7 +318,7 @@ type GetPartnerRequest struct {
 
 func (x *GetPartnerRequest) Reset() {
 	*x = GetPartnerRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[6]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +330,7 @@ func (x *GetPartnerRequest) String() string {
 func (*GetPartnerRequest) ProtoMessage() {}
 
 func (x *GetPartnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[6]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +343,7 @@ func (x *GetPartnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPartnerRequest.ProtoReflect.Descriptor instead.
 func (*GetPartnerRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{6}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetPartnerRequest) GetSid() string {
@@ -464,7 +361,7 @@ type ListPartnersRequest struct {
 
 func (x *ListPartnersRequest) Reset() {
 	*x = ListPartnersRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[7]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +373,7 @@ func (x *ListPartnersRequest) String() string {
 func (*ListPartnersRequest) ProtoMessage() {}
 
 func (x *ListPartnersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[7]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +386,7 @@ func (x *ListPartnersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartnersRequest.ProtoReflect.Descriptor instead.
 func (*ListPartnersRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{7}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{5}
 }
 
 type ListPartnersResponse struct {
@@ -501,7 +398,7 @@ type ListPartnersResponse struct {
 
 func (x *ListPartnersResponse) Reset() {
 	*x = ListPartnersResponse{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[8]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +410,7 @@ func (x *ListPartnersResponse) String() string {
 func (*ListPartnersResponse) ProtoMessage() {}
 
 func (x *ListPartnersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[8]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +423,7 @@ func (x *ListPartnersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPartnersResponse.ProtoReflect.Descriptor instead.
 func (*ListPartnersResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{8}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListPartnersResponse) GetPartners() []*Partner {
@@ -551,7 +448,7 @@ type UpdatePartnerRequest struct {
 
 func (x *UpdatePartnerRequest) Reset() {
 	*x = UpdatePartnerRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[9]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +460,7 @@ func (x *UpdatePartnerRequest) String() string {
 func (*UpdatePartnerRequest) ProtoMessage() {}
 
 func (x *UpdatePartnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[9]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +473,7 @@ func (x *UpdatePartnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePartnerRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePartnerRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{9}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdatePartnerRequest) GetSid() string {
@@ -642,7 +539,7 @@ type AddKeyRequest struct {
 
 func (x *AddKeyRequest) Reset() {
 	*x = AddKeyRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[10]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +551,7 @@ func (x *AddKeyRequest) String() string {
 func (*AddKeyRequest) ProtoMessage() {}
 
 func (x *AddKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[10]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +564,7 @@ func (x *AddKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddKeyRequest.ProtoReflect.Descriptor instead.
 func (*AddKeyRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{10}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddKeyRequest) GetPartnerSid() string {
@@ -708,7 +605,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[11]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +617,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[11]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +630,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{11}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RevokeKeyRequest) GetPartnerSid() string {
@@ -760,7 +657,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[12]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +669,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[12]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +682,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{12}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AuthenticateRequest) GetPartnerSid() string {
@@ -816,7 +713,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[13]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +725,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[13]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +738,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{13}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Account) GetSid() string {
@@ -884,7 +781,7 @@ type VerifyAssertionRequest struct {
 
 func (x *VerifyAssertionRequest) Reset() {
 	*x = VerifyAssertionRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[14]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +793,7 @@ func (x *VerifyAssertionRequest) String() string {
 func (*VerifyAssertionRequest) ProtoMessage() {}
 
 func (x *VerifyAssertionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[14]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +806,7 @@ func (x *VerifyAssertionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAssertionRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAssertionRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{14}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *VerifyAssertionRequest) GetPartnerSid() string {
@@ -955,7 +852,7 @@ type VerifyAssertionResponse struct {
 
 func (x *VerifyAssertionResponse) Reset() {
 	*x = VerifyAssertionResponse{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[15]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +864,7 @@ func (x *VerifyAssertionResponse) String() string {
 func (*VerifyAssertionResponse) ProtoMessage() {}
 
 func (x *VerifyAssertionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[15]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +877,7 @@ func (x *VerifyAssertionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAssertionResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAssertionResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{15}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *VerifyAssertionResponse) GetValid() bool {
@@ -1044,7 +941,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[16]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +953,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[16]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +966,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{16}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateSessionRequest) GetPartnerSid() string {
@@ -1110,7 +1007,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[17]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1019,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[17]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1032,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{17}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateSessionResponse) GetToken() string {
@@ -1162,7 +1059,7 @@ type RedeemSessionRequest struct {
 
 func (x *RedeemSessionRequest) Reset() {
 	*x = RedeemSessionRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[18]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1071,7 @@ func (x *RedeemSessionRequest) String() string {
 func (*RedeemSessionRequest) ProtoMessage() {}
 
 func (x *RedeemSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[18]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1084,7 @@ func (x *RedeemSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemSessionRequest.ProtoReflect.Descriptor instead.
 func (*RedeemSessionRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{18}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RedeemSessionRequest) GetToken() string {
@@ -1216,7 +1113,7 @@ type RedeemSessionResponse struct {
 
 func (x *RedeemSessionResponse) Reset() {
 	*x = RedeemSessionResponse{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[19]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1125,7 @@ func (x *RedeemSessionResponse) String() string {
 func (*RedeemSessionResponse) ProtoMessage() {}
 
 func (x *RedeemSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[19]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1138,7 @@ func (x *RedeemSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemSessionResponse.ProtoReflect.Descriptor instead.
 func (*RedeemSessionResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{19}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RedeemSessionResponse) GetValid() bool {
@@ -1281,7 +1178,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[20]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1190,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[20]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1203,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{20}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -1330,7 +1227,7 @@ type PortalSession struct {
 
 func (x *PortalSession) Reset() {
 	*x = PortalSession{}
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[21]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1239,7 @@ func (x *PortalSession) String() string {
 func (*PortalSession) ProtoMessage() {}
 
 func (x *PortalSession) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[21]
+	mi := &file_plugins_proto_partners_v1_partners_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1252,7 @@ func (x *PortalSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortalSession.ProtoReflect.Descriptor instead.
 func (*PortalSession) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{21}
+	return file_plugins_proto_partners_v1_partners_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PortalSession) GetPartnerSid() string {
@@ -1404,13 +1301,7 @@ var File_plugins_proto_partners_v1_partners_proto protoreflect.FileDescriptor
 
 const file_plugins_proto_partners_v1_partners_proto_rawDesc = "" +
 	"\n" +
-	"(plugins/proto/partners/v1/partners.proto\x12\x12parley.partners.v1\"\r\n" +
-	"\vInfoRequest\"}\n" +
-	"\fInfoResponse\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\x12+\n" +
-	"\x11protocol_versions\x18\x04 \x03(\x05R\x10protocolVersions\"\xa1\x02\n" +
+	"(plugins/proto/partners/v1/partners.proto\x12\x12parley.partners.v1\"\xa1\x02\n" +
 	"\aPartner\x12\x10\n" +
 	"\x03sid\x18\x01 \x01(\tR\x03sid\x12#\n" +
 	"\rfriendly_name\x18\x02 \x01(\tR\ffriendlyName\x12\x16\n" +
@@ -1515,9 +1406,8 @@ const file_plugins_proto_partners_v1_partners_proto_rawDesc = "" +
 	"\bfeatures\x18\x03 \x03(\tR\bfeatures\x12'\n" +
 	"\x0fallowed_origins\x18\x04 \x03(\tR\x0eallowedOrigins\x12&\n" +
 	"\x0fexpires_unix_ms\x18\x05 \x01(\x03R\rexpiresUnixMs\x12!\n" +
-	"\fpartner_name\x18\x06 \x01(\tR\vpartnerName2\xce\b\n" +
-	"\bPartners\x12I\n" +
-	"\x04Info\x12\x1f.parley.partners.v1.InfoRequest\x1a .parley.partners.v1.InfoResponse\x12d\n" +
+	"\fpartner_name\x18\x06 \x01(\tR\vpartnerName2\x83\b\n" +
+	"\bPartners\x12d\n" +
 	"\rCreatePartner\x12(.parley.partners.v1.CreatePartnerRequest\x1a).parley.partners.v1.CreatePartnerResponse\x12P\n" +
 	"\n" +
 	"GetPartner\x12%.parley.partners.v1.GetPartnerRequest\x1a\x1b.parley.partners.v1.Partner\x12a\n" +
@@ -1544,63 +1434,59 @@ func file_plugins_proto_partners_v1_partners_proto_rawDescGZIP() []byte {
 	return file_plugins_proto_partners_v1_partners_proto_rawDescData
 }
 
-var file_plugins_proto_partners_v1_partners_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_plugins_proto_partners_v1_partners_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_plugins_proto_partners_v1_partners_proto_goTypes = []any{
-	(*InfoRequest)(nil),             // 0: parley.partners.v1.InfoRequest
-	(*InfoResponse)(nil),            // 1: parley.partners.v1.InfoResponse
-	(*Partner)(nil),                 // 2: parley.partners.v1.Partner
-	(*PartnerKey)(nil),              // 3: parley.partners.v1.PartnerKey
-	(*CreatePartnerRequest)(nil),    // 4: parley.partners.v1.CreatePartnerRequest
-	(*CreatePartnerResponse)(nil),   // 5: parley.partners.v1.CreatePartnerResponse
-	(*GetPartnerRequest)(nil),       // 6: parley.partners.v1.GetPartnerRequest
-	(*ListPartnersRequest)(nil),     // 7: parley.partners.v1.ListPartnersRequest
-	(*ListPartnersResponse)(nil),    // 8: parley.partners.v1.ListPartnersResponse
-	(*UpdatePartnerRequest)(nil),    // 9: parley.partners.v1.UpdatePartnerRequest
-	(*AddKeyRequest)(nil),           // 10: parley.partners.v1.AddKeyRequest
-	(*RevokeKeyRequest)(nil),        // 11: parley.partners.v1.RevokeKeyRequest
-	(*AuthenticateRequest)(nil),     // 12: parley.partners.v1.AuthenticateRequest
-	(*Account)(nil),                 // 13: parley.partners.v1.Account
-	(*VerifyAssertionRequest)(nil),  // 14: parley.partners.v1.VerifyAssertionRequest
-	(*VerifyAssertionResponse)(nil), // 15: parley.partners.v1.VerifyAssertionResponse
-	(*CreateSessionRequest)(nil),    // 16: parley.partners.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),   // 17: parley.partners.v1.CreateSessionResponse
-	(*RedeemSessionRequest)(nil),    // 18: parley.partners.v1.RedeemSessionRequest
-	(*RedeemSessionResponse)(nil),   // 19: parley.partners.v1.RedeemSessionResponse
-	(*GetSessionRequest)(nil),       // 20: parley.partners.v1.GetSessionRequest
-	(*PortalSession)(nil),           // 21: parley.partners.v1.PortalSession
+	(*Partner)(nil),                 // 0: parley.partners.v1.Partner
+	(*PartnerKey)(nil),              // 1: parley.partners.v1.PartnerKey
+	(*CreatePartnerRequest)(nil),    // 2: parley.partners.v1.CreatePartnerRequest
+	(*CreatePartnerResponse)(nil),   // 3: parley.partners.v1.CreatePartnerResponse
+	(*GetPartnerRequest)(nil),       // 4: parley.partners.v1.GetPartnerRequest
+	(*ListPartnersRequest)(nil),     // 5: parley.partners.v1.ListPartnersRequest
+	(*ListPartnersResponse)(nil),    // 6: parley.partners.v1.ListPartnersResponse
+	(*UpdatePartnerRequest)(nil),    // 7: parley.partners.v1.UpdatePartnerRequest
+	(*AddKeyRequest)(nil),           // 8: parley.partners.v1.AddKeyRequest
+	(*RevokeKeyRequest)(nil),        // 9: parley.partners.v1.RevokeKeyRequest
+	(*AuthenticateRequest)(nil),     // 10: parley.partners.v1.AuthenticateRequest
+	(*Account)(nil),                 // 11: parley.partners.v1.Account
+	(*VerifyAssertionRequest)(nil),  // 12: parley.partners.v1.VerifyAssertionRequest
+	(*VerifyAssertionResponse)(nil), // 13: parley.partners.v1.VerifyAssertionResponse
+	(*CreateSessionRequest)(nil),    // 14: parley.partners.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),   // 15: parley.partners.v1.CreateSessionResponse
+	(*RedeemSessionRequest)(nil),    // 16: parley.partners.v1.RedeemSessionRequest
+	(*RedeemSessionResponse)(nil),   // 17: parley.partners.v1.RedeemSessionResponse
+	(*GetSessionRequest)(nil),       // 18: parley.partners.v1.GetSessionRequest
+	(*PortalSession)(nil),           // 19: parley.partners.v1.PortalSession
 }
 var file_plugins_proto_partners_v1_partners_proto_depIdxs = []int32{
-	3,  // 0: parley.partners.v1.Partner.keys:type_name -> parley.partners.v1.PartnerKey
-	2,  // 1: parley.partners.v1.CreatePartnerResponse.partner:type_name -> parley.partners.v1.Partner
-	2,  // 2: parley.partners.v1.ListPartnersResponse.partners:type_name -> parley.partners.v1.Partner
-	13, // 3: parley.partners.v1.VerifyAssertionRequest.account:type_name -> parley.partners.v1.Account
-	21, // 4: parley.partners.v1.RedeemSessionResponse.session:type_name -> parley.partners.v1.PortalSession
-	0,  // 5: parley.partners.v1.Partners.Info:input_type -> parley.partners.v1.InfoRequest
-	4,  // 6: parley.partners.v1.Partners.CreatePartner:input_type -> parley.partners.v1.CreatePartnerRequest
-	6,  // 7: parley.partners.v1.Partners.GetPartner:input_type -> parley.partners.v1.GetPartnerRequest
-	7,  // 8: parley.partners.v1.Partners.ListPartners:input_type -> parley.partners.v1.ListPartnersRequest
-	9,  // 9: parley.partners.v1.Partners.UpdatePartner:input_type -> parley.partners.v1.UpdatePartnerRequest
-	10, // 10: parley.partners.v1.Partners.AddKey:input_type -> parley.partners.v1.AddKeyRequest
-	11, // 11: parley.partners.v1.Partners.RevokeKey:input_type -> parley.partners.v1.RevokeKeyRequest
-	12, // 12: parley.partners.v1.Partners.Authenticate:input_type -> parley.partners.v1.AuthenticateRequest
-	14, // 13: parley.partners.v1.Partners.VerifyAssertion:input_type -> parley.partners.v1.VerifyAssertionRequest
-	16, // 14: parley.partners.v1.Partners.CreateSession:input_type -> parley.partners.v1.CreateSessionRequest
-	18, // 15: parley.partners.v1.Partners.RedeemSession:input_type -> parley.partners.v1.RedeemSessionRequest
-	20, // 16: parley.partners.v1.Partners.GetSession:input_type -> parley.partners.v1.GetSessionRequest
-	1,  // 17: parley.partners.v1.Partners.Info:output_type -> parley.partners.v1.InfoResponse
-	5,  // 18: parley.partners.v1.Partners.CreatePartner:output_type -> parley.partners.v1.CreatePartnerResponse
-	2,  // 19: parley.partners.v1.Partners.GetPartner:output_type -> parley.partners.v1.Partner
-	8,  // 20: parley.partners.v1.Partners.ListPartners:output_type -> parley.partners.v1.ListPartnersResponse
-	2,  // 21: parley.partners.v1.Partners.UpdatePartner:output_type -> parley.partners.v1.Partner
-	3,  // 22: parley.partners.v1.Partners.AddKey:output_type -> parley.partners.v1.PartnerKey
-	3,  // 23: parley.partners.v1.Partners.RevokeKey:output_type -> parley.partners.v1.PartnerKey
-	2,  // 24: parley.partners.v1.Partners.Authenticate:output_type -> parley.partners.v1.Partner
-	15, // 25: parley.partners.v1.Partners.VerifyAssertion:output_type -> parley.partners.v1.VerifyAssertionResponse
-	17, // 26: parley.partners.v1.Partners.CreateSession:output_type -> parley.partners.v1.CreateSessionResponse
-	19, // 27: parley.partners.v1.Partners.RedeemSession:output_type -> parley.partners.v1.RedeemSessionResponse
-	21, // 28: parley.partners.v1.Partners.GetSession:output_type -> parley.partners.v1.PortalSession
-	17, // [17:29] is the sub-list for method output_type
-	5,  // [5:17] is the sub-list for method input_type
+	1,  // 0: parley.partners.v1.Partner.keys:type_name -> parley.partners.v1.PartnerKey
+	0,  // 1: parley.partners.v1.CreatePartnerResponse.partner:type_name -> parley.partners.v1.Partner
+	0,  // 2: parley.partners.v1.ListPartnersResponse.partners:type_name -> parley.partners.v1.Partner
+	11, // 3: parley.partners.v1.VerifyAssertionRequest.account:type_name -> parley.partners.v1.Account
+	19, // 4: parley.partners.v1.RedeemSessionResponse.session:type_name -> parley.partners.v1.PortalSession
+	2,  // 5: parley.partners.v1.Partners.CreatePartner:input_type -> parley.partners.v1.CreatePartnerRequest
+	4,  // 6: parley.partners.v1.Partners.GetPartner:input_type -> parley.partners.v1.GetPartnerRequest
+	5,  // 7: parley.partners.v1.Partners.ListPartners:input_type -> parley.partners.v1.ListPartnersRequest
+	7,  // 8: parley.partners.v1.Partners.UpdatePartner:input_type -> parley.partners.v1.UpdatePartnerRequest
+	8,  // 9: parley.partners.v1.Partners.AddKey:input_type -> parley.partners.v1.AddKeyRequest
+	9,  // 10: parley.partners.v1.Partners.RevokeKey:input_type -> parley.partners.v1.RevokeKeyRequest
+	10, // 11: parley.partners.v1.Partners.Authenticate:input_type -> parley.partners.v1.AuthenticateRequest
+	12, // 12: parley.partners.v1.Partners.VerifyAssertion:input_type -> parley.partners.v1.VerifyAssertionRequest
+	14, // 13: parley.partners.v1.Partners.CreateSession:input_type -> parley.partners.v1.CreateSessionRequest
+	16, // 14: parley.partners.v1.Partners.RedeemSession:input_type -> parley.partners.v1.RedeemSessionRequest
+	18, // 15: parley.partners.v1.Partners.GetSession:input_type -> parley.partners.v1.GetSessionRequest
+	3,  // 16: parley.partners.v1.Partners.CreatePartner:output_type -> parley.partners.v1.CreatePartnerResponse
+	0,  // 17: parley.partners.v1.Partners.GetPartner:output_type -> parley.partners.v1.Partner
+	6,  // 18: parley.partners.v1.Partners.ListPartners:output_type -> parley.partners.v1.ListPartnersResponse
+	0,  // 19: parley.partners.v1.Partners.UpdatePartner:output_type -> parley.partners.v1.Partner
+	1,  // 20: parley.partners.v1.Partners.AddKey:output_type -> parley.partners.v1.PartnerKey
+	1,  // 21: parley.partners.v1.Partners.RevokeKey:output_type -> parley.partners.v1.PartnerKey
+	0,  // 22: parley.partners.v1.Partners.Authenticate:output_type -> parley.partners.v1.Partner
+	13, // 23: parley.partners.v1.Partners.VerifyAssertion:output_type -> parley.partners.v1.VerifyAssertionResponse
+	15, // 24: parley.partners.v1.Partners.CreateSession:output_type -> parley.partners.v1.CreateSessionResponse
+	17, // 25: parley.partners.v1.Partners.RedeemSession:output_type -> parley.partners.v1.RedeemSessionResponse
+	19, // 26: parley.partners.v1.Partners.GetSession:output_type -> parley.partners.v1.PortalSession
+	16, // [16:27] is the sub-list for method output_type
+	5,  // [5:16] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1611,14 +1497,14 @@ func file_plugins_proto_partners_v1_partners_proto_init() {
 	if File_plugins_proto_partners_v1_partners_proto != nil {
 		return
 	}
-	file_plugins_proto_partners_v1_partners_proto_msgTypes[9].OneofWrappers = []any{}
+	file_plugins_proto_partners_v1_partners_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugins_proto_partners_v1_partners_proto_rawDesc), len(file_plugins_proto_partners_v1_partners_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,5 +1,6 @@
 // Partner-delegation plugins (SPEC §4c): partners, their keys, assertion
-// verification and single-use portal sessions. Protocol version 1.
+// verification and single-use portal sessions. Served under plugin protocol
+// version 2, beside parley.plugin.v1.PluginInfo (plugins/proto/plugin/v1).
 //
 // Errors: NotFound (no such partner, key or session), InvalidArgument (the
 // message is for the caller), AlreadyExists (a kid in use), Unauthenticated
@@ -26,7 +27,6 @@ import (
 const _ = grpc.SupportPackageIsVersion7
 
 const (
-	Partners_Info_FullMethodName            = "/parley.partners.v1.Partners/Info"
 	Partners_CreatePartner_FullMethodName   = "/parley.partners.v1.Partners/CreatePartner"
 	Partners_GetPartner_FullMethodName      = "/parley.partners.v1.Partners/GetPartner"
 	Partners_ListPartners_FullMethodName    = "/parley.partners.v1.Partners/ListPartners"
@@ -44,8 +44,6 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type PartnersClient interface {
-	// Info identifies the plugin (name, kind, version, protocol versions).
-	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	// CreatePartner creates a partner and its REST API secret (returned once).
 	CreatePartner(ctx context.Context, in *CreatePartnerRequest, opts ...grpc.CallOption) (*CreatePartnerResponse, error)
 	// GetPartner returns a partner with its keys (never their material).
@@ -79,15 +77,6 @@ type partnersClient struct {
 
 func NewPartnersClient(cc grpc.ClientConnInterface) PartnersClient {
 	return &partnersClient{cc}
-}
-
-func (c *partnersClient) Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error) {
-	out := new(InfoResponse)
-	err := c.cc.Invoke(ctx, Partners_Info_FullMethodName, in, out, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func (c *partnersClient) CreatePartner(ctx context.Context, in *CreatePartnerRequest, opts ...grpc.CallOption) (*CreatePartnerResponse, error) {
@@ -193,8 +182,6 @@ func (c *partnersClient) GetSession(ctx context.Context, in *GetSessionRequest, 
 // All implementations must embed UnimplementedPartnersServer
 // for forward compatibility
 type PartnersServer interface {
-	// Info identifies the plugin (name, kind, version, protocol versions).
-	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	// CreatePartner creates a partner and its REST API secret (returned once).
 	CreatePartner(context.Context, *CreatePartnerRequest) (*CreatePartnerResponse, error)
 	// GetPartner returns a partner with its keys (never their material).
@@ -227,9 +214,6 @@ type PartnersServer interface {
 type UnimplementedPartnersServer struct {
 }
 
-func (UnimplementedPartnersServer) Info(context.Context, *InfoRequest) (*InfoResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method Info not implemented")
-}
 func (UnimplementedPartnersServer) CreatePartner(context.Context, *CreatePartnerRequest) (*CreatePartnerResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CreatePartner not implemented")
 }
@@ -274,24 +258,6 @@ type UnsafePartnersServer interface {
 
 func RegisterPartnersServer(s grpc.ServiceRegistrar, srv PartnersServer) {
 	s.RegisterService(&Partners_ServiceDesc, srv)
-}
-
-func _Partners_Info_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(InfoRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(PartnersServer).Info(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Partners_Info_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PartnersServer).Info(ctx, req.(*InfoRequest))
-	}
-	return interceptor(ctx, in, info, handler)
 }
 
 func _Partners_CreatePartner_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -499,10 +465,6 @@ var Partners_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "parley.partners.v1.Partners",
 	HandlerType: (*PartnersServer)(nil),
 	Methods: []grpc.MethodDesc{
-		{
-			MethodName: "Info",
-			Handler:    _Partners_Info_Handler,
-		},
 		{
 			MethodName: "CreatePartner",
 			Handler:    _Partners_CreatePartner_Handler,

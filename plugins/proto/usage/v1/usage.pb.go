@@ -1,5 +1,7 @@
 // Usage-trigger plugins (SPEC §4b): the host streams usage events in batches;
-// the plugin counts them per category and fires triggers. Protocol version 1.
+// the plugin counts them per category and fires triggers. Served under plugin
+// protocol version 2, beside parley.plugin.v1.PluginInfo
+// (plugins/proto/plugin/v1).
 //
 // Delivery of fired triggers: the plugin owns the durable outbox (a row is
 // written in the same transaction as the counter update that crossed the
@@ -30,110 +32,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type InfoRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *InfoRequest) Reset() {
-	*x = InfoRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *InfoRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*InfoRequest) ProtoMessage() {}
-
-func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
-func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{0}
-}
-
-type InfoResponse struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Kind             string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // always "usage"
-	Version          string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	ProtocolVersions []int32                `protobuf:"varint,4,rep,packed,name=protocol_versions,json=protocolVersions,proto3" json:"protocol_versions,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
-}
-
-func (x *InfoResponse) Reset() {
-	*x = InfoResponse{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *InfoResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*InfoResponse) ProtoMessage() {}
-
-func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
-func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *InfoResponse) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *InfoResponse) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
-func (x *InfoResponse) GetVersion() string {
-	if x != nil {
-		return x.Version
-	}
-	return ""
-}
-
-func (x *InfoResponse) GetProtocolVersions() []int32 {
-	if x != nil {
-		return x.ProtocolVersions
-	}
-	return nil
-}
-
 type Event struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // unique; duplicates are ignored
@@ -148,7 +46,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[2]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -160,7 +58,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[2]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -173,7 +71,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{2}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Event) GetId() string {
@@ -228,7 +126,7 @@ type RecordRequest struct {
 
 func (x *RecordRequest) Reset() {
 	*x = RecordRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[3]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +138,7 @@ func (x *RecordRequest) String() string {
 func (*RecordRequest) ProtoMessage() {}
 
 func (x *RecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[3]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +151,7 @@ func (x *RecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordRequest.ProtoReflect.Descriptor instead.
 func (*RecordRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{3}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *RecordRequest) GetEvents() []*Event {
@@ -282,7 +180,7 @@ type RecordResponse struct {
 
 func (x *RecordResponse) Reset() {
 	*x = RecordResponse{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[4]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +192,7 @@ func (x *RecordResponse) String() string {
 func (*RecordResponse) ProtoMessage() {}
 
 func (x *RecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[4]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +205,7 @@ func (x *RecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordResponse.ProtoReflect.Descriptor instead.
 func (*RecordResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{4}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *RecordResponse) GetAccepted() int64 {
@@ -353,7 +251,7 @@ type RecordsRequest struct {
 
 func (x *RecordsRequest) Reset() {
 	*x = RecordsRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[5]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +263,7 @@ func (x *RecordsRequest) String() string {
 func (*RecordsRequest) ProtoMessage() {}
 
 func (x *RecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[5]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +276,7 @@ func (x *RecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordsRequest.ProtoReflect.Descriptor instead.
 func (*RecordsRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{5}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RecordsRequest) GetAccountSid() string {
@@ -431,7 +329,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[6]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +341,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[6]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +354,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{6}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Record) GetCategory() string {
@@ -517,7 +415,7 @@ type RecordsResponse struct {
 
 func (x *RecordsResponse) Reset() {
 	*x = RecordsResponse{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[7]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +427,7 @@ func (x *RecordsResponse) String() string {
 func (*RecordsResponse) ProtoMessage() {}
 
 func (x *RecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[7]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +440,7 @@ func (x *RecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordsResponse.ProtoReflect.Descriptor instead.
 func (*RecordsResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{7}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RecordsResponse) GetRecords() []*Record {
@@ -579,7 +477,7 @@ type Trigger struct {
 
 func (x *Trigger) Reset() {
 	*x = Trigger{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[8]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +489,7 @@ func (x *Trigger) String() string {
 func (*Trigger) ProtoMessage() {}
 
 func (x *Trigger) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[8]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +502,7 @@ func (x *Trigger) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trigger.ProtoReflect.Descriptor instead.
 func (*Trigger) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{8}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Trigger) GetSid() string {
@@ -728,7 +626,7 @@ type CreateTriggerRequest struct {
 
 func (x *CreateTriggerRequest) Reset() {
 	*x = CreateTriggerRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[9]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +638,7 @@ func (x *CreateTriggerRequest) String() string {
 func (*CreateTriggerRequest) ProtoMessage() {}
 
 func (x *CreateTriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[9]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +651,7 @@ func (x *CreateTriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTriggerRequest.ProtoReflect.Descriptor instead.
 func (*CreateTriggerRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{9}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateTriggerRequest) GetTrigger() *Trigger {
@@ -775,7 +673,7 @@ type ListTriggersRequest struct {
 
 func (x *ListTriggersRequest) Reset() {
 	*x = ListTriggersRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[10]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +685,7 @@ func (x *ListTriggersRequest) String() string {
 func (*ListTriggersRequest) ProtoMessage() {}
 
 func (x *ListTriggersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[10]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +698,7 @@ func (x *ListTriggersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTriggersRequest.ProtoReflect.Descriptor instead.
 func (*ListTriggersRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{10}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListTriggersRequest) GetAccountSid() string {
@@ -840,7 +738,7 @@ type ListTriggersResponse struct {
 
 func (x *ListTriggersResponse) Reset() {
 	*x = ListTriggersResponse{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[11]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +750,7 @@ func (x *ListTriggersResponse) String() string {
 func (*ListTriggersResponse) ProtoMessage() {}
 
 func (x *ListTriggersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[11]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +763,7 @@ func (x *ListTriggersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTriggersResponse.ProtoReflect.Descriptor instead.
 func (*ListTriggersResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{11}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListTriggersResponse) GetTriggers() []*Trigger {
@@ -885,7 +783,7 @@ type FetchTriggerRequest struct {
 
 func (x *FetchTriggerRequest) Reset() {
 	*x = FetchTriggerRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[12]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +795,7 @@ func (x *FetchTriggerRequest) String() string {
 func (*FetchTriggerRequest) ProtoMessage() {}
 
 func (x *FetchTriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[12]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +808,7 @@ func (x *FetchTriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchTriggerRequest.ProtoReflect.Descriptor instead.
 func (*FetchTriggerRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{12}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FetchTriggerRequest) GetAccountSid() string {
@@ -942,7 +840,7 @@ type UpdateTriggerRequest struct {
 
 func (x *UpdateTriggerRequest) Reset() {
 	*x = UpdateTriggerRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[13]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +852,7 @@ func (x *UpdateTriggerRequest) String() string {
 func (*UpdateTriggerRequest) ProtoMessage() {}
 
 func (x *UpdateTriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[13]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +865,7 @@ func (x *UpdateTriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTriggerRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTriggerRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{13}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateTriggerRequest) GetAccountSid() string {
@@ -1015,7 +913,7 @@ type DeleteTriggerRequest struct {
 
 func (x *DeleteTriggerRequest) Reset() {
 	*x = DeleteTriggerRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[14]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +925,7 @@ func (x *DeleteTriggerRequest) String() string {
 func (*DeleteTriggerRequest) ProtoMessage() {}
 
 func (x *DeleteTriggerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[14]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +938,7 @@ func (x *DeleteTriggerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTriggerRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTriggerRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{14}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteTriggerRequest) GetAccountSid() string {
@@ -1066,7 +964,7 @@ type DeleteTriggerResponse struct {
 
 func (x *DeleteTriggerResponse) Reset() {
 	*x = DeleteTriggerResponse{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[15]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1078,7 +976,7 @@ func (x *DeleteTriggerResponse) String() string {
 func (*DeleteTriggerResponse) ProtoMessage() {}
 
 func (x *DeleteTriggerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[15]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1091,7 +989,7 @@ func (x *DeleteTriggerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTriggerResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTriggerResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{15}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteTriggerResponse) GetFound() bool {
@@ -1116,7 +1014,7 @@ type OutboxEntry struct {
 
 func (x *OutboxEntry) Reset() {
 	*x = OutboxEntry{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[16]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1026,7 @@ func (x *OutboxEntry) String() string {
 func (*OutboxEntry) ProtoMessage() {}
 
 func (x *OutboxEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[16]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1039,7 @@ func (x *OutboxEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxEntry.ProtoReflect.Descriptor instead.
 func (*OutboxEntry) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{16}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OutboxEntry) GetId() int64 {
@@ -1205,7 +1103,7 @@ type ClaimOutboxRequest struct {
 
 func (x *ClaimOutboxRequest) Reset() {
 	*x = ClaimOutboxRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[17]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1115,7 @@ func (x *ClaimOutboxRequest) String() string {
 func (*ClaimOutboxRequest) ProtoMessage() {}
 
 func (x *ClaimOutboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[17]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1128,7 @@ func (x *ClaimOutboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimOutboxRequest.ProtoReflect.Descriptor instead.
 func (*ClaimOutboxRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{17}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClaimOutboxRequest) GetHolder() string {
@@ -1270,7 +1168,7 @@ type ClaimOutboxResponse struct {
 
 func (x *ClaimOutboxResponse) Reset() {
 	*x = ClaimOutboxResponse{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[18]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1180,7 @@ func (x *ClaimOutboxResponse) String() string {
 func (*ClaimOutboxResponse) ProtoMessage() {}
 
 func (x *ClaimOutboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[18]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1193,7 @@ func (x *ClaimOutboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimOutboxResponse.ProtoReflect.Descriptor instead.
 func (*ClaimOutboxResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{18}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ClaimOutboxResponse) GetEntries() []*OutboxEntry {
@@ -1317,7 +1215,7 @@ type CompleteOutboxRequest struct {
 
 func (x *CompleteOutboxRequest) Reset() {
 	*x = CompleteOutboxRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[19]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1227,7 @@ func (x *CompleteOutboxRequest) String() string {
 func (*CompleteOutboxRequest) ProtoMessage() {}
 
 func (x *CompleteOutboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[19]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1240,7 @@ func (x *CompleteOutboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteOutboxRequest.ProtoReflect.Descriptor instead.
 func (*CompleteOutboxRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{19}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CompleteOutboxRequest) GetId() int64 {
@@ -1384,7 +1282,7 @@ type CompleteOutboxResponse struct {
 
 func (x *CompleteOutboxResponse) Reset() {
 	*x = CompleteOutboxResponse{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[20]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1294,7 @@ func (x *CompleteOutboxResponse) String() string {
 func (*CompleteOutboxResponse) ProtoMessage() {}
 
 func (x *CompleteOutboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[20]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1307,7 @@ func (x *CompleteOutboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteOutboxResponse.ProtoReflect.Descriptor instead.
 func (*CompleteOutboxResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{20}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CompleteOutboxResponse) GetFound() bool {
@@ -1441,7 +1339,7 @@ type OutboxStatsRequest struct {
 
 func (x *OutboxStatsRequest) Reset() {
 	*x = OutboxStatsRequest{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[21]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1351,7 @@ func (x *OutboxStatsRequest) String() string {
 func (*OutboxStatsRequest) ProtoMessage() {}
 
 func (x *OutboxStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[21]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1364,7 @@ func (x *OutboxStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxStatsRequest.ProtoReflect.Descriptor instead.
 func (*OutboxStatsRequest) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{21}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{19}
 }
 
 type OutboxStatsResponse struct {
@@ -1480,7 +1378,7 @@ type OutboxStatsResponse struct {
 
 func (x *OutboxStatsResponse) Reset() {
 	*x = OutboxStatsResponse{}
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[22]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1390,7 @@ func (x *OutboxStatsResponse) String() string {
 func (*OutboxStatsResponse) ProtoMessage() {}
 
 func (x *OutboxStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[22]
+	mi := &file_plugins_proto_usage_v1_usage_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1403,7 @@ func (x *OutboxStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxStatsResponse.ProtoReflect.Descriptor instead.
 func (*OutboxStatsResponse) Descriptor() ([]byte, []int) {
-	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{22}
+	return file_plugins_proto_usage_v1_usage_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *OutboxStatsResponse) GetPending() int64 {
@@ -1533,13 +1431,7 @@ var File_plugins_proto_usage_v1_usage_proto protoreflect.FileDescriptor
 
 const file_plugins_proto_usage_v1_usage_proto_rawDesc = "" +
 	"\n" +
-	"\"plugins/proto/usage/v1/usage.proto\x12\x0fparley.usage.v1\"\r\n" +
-	"\vInfoRequest\"}\n" +
-	"\fInfoResponse\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\x12+\n" +
-	"\x11protocol_versions\x18\x04 \x03(\x05R\x10protocolVersions\"\xa2\x01\n" +
+	"\"plugins/proto/usage/v1/usage.proto\x12\x0fparley.usage.v1\"\xa2\x01\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vaccount_sid\x18\x02 \x01(\tR\n" +
@@ -1657,9 +1549,8 @@ const file_plugins_proto_usage_v1_usage_proto_rawDesc = "" +
 	"\x13OutboxStatsResponse\x12\x18\n" +
 	"\apending\x18\x01 \x01(\x03R\apending\x12\x1c\n" +
 	"\tdelivered\x18\x02 \x01(\x03R\tdelivered\x12\x12\n" +
-	"\x04dead\x18\x03 \x01(\x03R\x04dead2\xfc\a\n" +
-	"\x05Usage\x12C\n" +
-	"\x04Info\x12\x1c.parley.usage.v1.InfoRequest\x1a\x1d.parley.usage.v1.InfoResponse\x12I\n" +
+	"\x04dead\x18\x03 \x01(\x03R\x04dead2\xb7\a\n" +
+	"\x05Usage\x12I\n" +
 	"\x06Record\x12\x1e.parley.usage.v1.RecordRequest\x1a\x1f.parley.usage.v1.RecordResponse\x12M\n" +
 	"\x06Ingest\x12\x1e.parley.usage.v1.RecordRequest\x1a\x1f.parley.usage.v1.RecordResponse(\x010\x01\x12L\n" +
 	"\aRecords\x12\x1f.parley.usage.v1.RecordsRequest\x1a .parley.usage.v1.RecordsResponse\x12P\n" +
@@ -1684,65 +1575,61 @@ func file_plugins_proto_usage_v1_usage_proto_rawDescGZIP() []byte {
 	return file_plugins_proto_usage_v1_usage_proto_rawDescData
 }
 
-var file_plugins_proto_usage_v1_usage_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_plugins_proto_usage_v1_usage_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_plugins_proto_usage_v1_usage_proto_goTypes = []any{
-	(*InfoRequest)(nil),            // 0: parley.usage.v1.InfoRequest
-	(*InfoResponse)(nil),           // 1: parley.usage.v1.InfoResponse
-	(*Event)(nil),                  // 2: parley.usage.v1.Event
-	(*RecordRequest)(nil),          // 3: parley.usage.v1.RecordRequest
-	(*RecordResponse)(nil),         // 4: parley.usage.v1.RecordResponse
-	(*RecordsRequest)(nil),         // 5: parley.usage.v1.RecordsRequest
-	(*Record)(nil),                 // 6: parley.usage.v1.Record
-	(*RecordsResponse)(nil),        // 7: parley.usage.v1.RecordsResponse
-	(*Trigger)(nil),                // 8: parley.usage.v1.Trigger
-	(*CreateTriggerRequest)(nil),   // 9: parley.usage.v1.CreateTriggerRequest
-	(*ListTriggersRequest)(nil),    // 10: parley.usage.v1.ListTriggersRequest
-	(*ListTriggersResponse)(nil),   // 11: parley.usage.v1.ListTriggersResponse
-	(*FetchTriggerRequest)(nil),    // 12: parley.usage.v1.FetchTriggerRequest
-	(*UpdateTriggerRequest)(nil),   // 13: parley.usage.v1.UpdateTriggerRequest
-	(*DeleteTriggerRequest)(nil),   // 14: parley.usage.v1.DeleteTriggerRequest
-	(*DeleteTriggerResponse)(nil),  // 15: parley.usage.v1.DeleteTriggerResponse
-	(*OutboxEntry)(nil),            // 16: parley.usage.v1.OutboxEntry
-	(*ClaimOutboxRequest)(nil),     // 17: parley.usage.v1.ClaimOutboxRequest
-	(*ClaimOutboxResponse)(nil),    // 18: parley.usage.v1.ClaimOutboxResponse
-	(*CompleteOutboxRequest)(nil),  // 19: parley.usage.v1.CompleteOutboxRequest
-	(*CompleteOutboxResponse)(nil), // 20: parley.usage.v1.CompleteOutboxResponse
-	(*OutboxStatsRequest)(nil),     // 21: parley.usage.v1.OutboxStatsRequest
-	(*OutboxStatsResponse)(nil),    // 22: parley.usage.v1.OutboxStatsResponse
+	(*Event)(nil),                  // 0: parley.usage.v1.Event
+	(*RecordRequest)(nil),          // 1: parley.usage.v1.RecordRequest
+	(*RecordResponse)(nil),         // 2: parley.usage.v1.RecordResponse
+	(*RecordsRequest)(nil),         // 3: parley.usage.v1.RecordsRequest
+	(*Record)(nil),                 // 4: parley.usage.v1.Record
+	(*RecordsResponse)(nil),        // 5: parley.usage.v1.RecordsResponse
+	(*Trigger)(nil),                // 6: parley.usage.v1.Trigger
+	(*CreateTriggerRequest)(nil),   // 7: parley.usage.v1.CreateTriggerRequest
+	(*ListTriggersRequest)(nil),    // 8: parley.usage.v1.ListTriggersRequest
+	(*ListTriggersResponse)(nil),   // 9: parley.usage.v1.ListTriggersResponse
+	(*FetchTriggerRequest)(nil),    // 10: parley.usage.v1.FetchTriggerRequest
+	(*UpdateTriggerRequest)(nil),   // 11: parley.usage.v1.UpdateTriggerRequest
+	(*DeleteTriggerRequest)(nil),   // 12: parley.usage.v1.DeleteTriggerRequest
+	(*DeleteTriggerResponse)(nil),  // 13: parley.usage.v1.DeleteTriggerResponse
+	(*OutboxEntry)(nil),            // 14: parley.usage.v1.OutboxEntry
+	(*ClaimOutboxRequest)(nil),     // 15: parley.usage.v1.ClaimOutboxRequest
+	(*ClaimOutboxResponse)(nil),    // 16: parley.usage.v1.ClaimOutboxResponse
+	(*CompleteOutboxRequest)(nil),  // 17: parley.usage.v1.CompleteOutboxRequest
+	(*CompleteOutboxResponse)(nil), // 18: parley.usage.v1.CompleteOutboxResponse
+	(*OutboxStatsRequest)(nil),     // 19: parley.usage.v1.OutboxStatsRequest
+	(*OutboxStatsResponse)(nil),    // 20: parley.usage.v1.OutboxStatsResponse
 }
 var file_plugins_proto_usage_v1_usage_proto_depIdxs = []int32{
-	2,  // 0: parley.usage.v1.RecordRequest.events:type_name -> parley.usage.v1.Event
-	6,  // 1: parley.usage.v1.RecordsResponse.records:type_name -> parley.usage.v1.Record
-	8,  // 2: parley.usage.v1.CreateTriggerRequest.trigger:type_name -> parley.usage.v1.Trigger
-	8,  // 3: parley.usage.v1.ListTriggersResponse.triggers:type_name -> parley.usage.v1.Trigger
-	8,  // 4: parley.usage.v1.OutboxEntry.trigger:type_name -> parley.usage.v1.Trigger
-	16, // 5: parley.usage.v1.ClaimOutboxResponse.entries:type_name -> parley.usage.v1.OutboxEntry
-	0,  // 6: parley.usage.v1.Usage.Info:input_type -> parley.usage.v1.InfoRequest
-	3,  // 7: parley.usage.v1.Usage.Record:input_type -> parley.usage.v1.RecordRequest
-	3,  // 8: parley.usage.v1.Usage.Ingest:input_type -> parley.usage.v1.RecordRequest
-	5,  // 9: parley.usage.v1.Usage.Records:input_type -> parley.usage.v1.RecordsRequest
-	9,  // 10: parley.usage.v1.Usage.CreateTrigger:input_type -> parley.usage.v1.CreateTriggerRequest
-	10, // 11: parley.usage.v1.Usage.ListTriggers:input_type -> parley.usage.v1.ListTriggersRequest
-	12, // 12: parley.usage.v1.Usage.FetchTrigger:input_type -> parley.usage.v1.FetchTriggerRequest
-	13, // 13: parley.usage.v1.Usage.UpdateTrigger:input_type -> parley.usage.v1.UpdateTriggerRequest
-	14, // 14: parley.usage.v1.Usage.DeleteTrigger:input_type -> parley.usage.v1.DeleteTriggerRequest
-	17, // 15: parley.usage.v1.Usage.ClaimOutbox:input_type -> parley.usage.v1.ClaimOutboxRequest
-	19, // 16: parley.usage.v1.Usage.CompleteOutbox:input_type -> parley.usage.v1.CompleteOutboxRequest
-	21, // 17: parley.usage.v1.Usage.OutboxStats:input_type -> parley.usage.v1.OutboxStatsRequest
-	1,  // 18: parley.usage.v1.Usage.Info:output_type -> parley.usage.v1.InfoResponse
-	4,  // 19: parley.usage.v1.Usage.Record:output_type -> parley.usage.v1.RecordResponse
-	4,  // 20: parley.usage.v1.Usage.Ingest:output_type -> parley.usage.v1.RecordResponse
-	7,  // 21: parley.usage.v1.Usage.Records:output_type -> parley.usage.v1.RecordsResponse
-	8,  // 22: parley.usage.v1.Usage.CreateTrigger:output_type -> parley.usage.v1.Trigger
-	11, // 23: parley.usage.v1.Usage.ListTriggers:output_type -> parley.usage.v1.ListTriggersResponse
-	8,  // 24: parley.usage.v1.Usage.FetchTrigger:output_type -> parley.usage.v1.Trigger
-	8,  // 25: parley.usage.v1.Usage.UpdateTrigger:output_type -> parley.usage.v1.Trigger
-	15, // 26: parley.usage.v1.Usage.DeleteTrigger:output_type -> parley.usage.v1.DeleteTriggerResponse
-	18, // 27: parley.usage.v1.Usage.ClaimOutbox:output_type -> parley.usage.v1.ClaimOutboxResponse
-	20, // 28: parley.usage.v1.Usage.CompleteOutbox:output_type -> parley.usage.v1.CompleteOutboxResponse
-	22, // 29: parley.usage.v1.Usage.OutboxStats:output_type -> parley.usage.v1.OutboxStatsResponse
-	18, // [18:30] is the sub-list for method output_type
-	6,  // [6:18] is the sub-list for method input_type
+	0,  // 0: parley.usage.v1.RecordRequest.events:type_name -> parley.usage.v1.Event
+	4,  // 1: parley.usage.v1.RecordsResponse.records:type_name -> parley.usage.v1.Record
+	6,  // 2: parley.usage.v1.CreateTriggerRequest.trigger:type_name -> parley.usage.v1.Trigger
+	6,  // 3: parley.usage.v1.ListTriggersResponse.triggers:type_name -> parley.usage.v1.Trigger
+	6,  // 4: parley.usage.v1.OutboxEntry.trigger:type_name -> parley.usage.v1.Trigger
+	14, // 5: parley.usage.v1.ClaimOutboxResponse.entries:type_name -> parley.usage.v1.OutboxEntry
+	1,  // 6: parley.usage.v1.Usage.Record:input_type -> parley.usage.v1.RecordRequest
+	1,  // 7: parley.usage.v1.Usage.Ingest:input_type -> parley.usage.v1.RecordRequest
+	3,  // 8: parley.usage.v1.Usage.Records:input_type -> parley.usage.v1.RecordsRequest
+	7,  // 9: parley.usage.v1.Usage.CreateTrigger:input_type -> parley.usage.v1.CreateTriggerRequest
+	8,  // 10: parley.usage.v1.Usage.ListTriggers:input_type -> parley.usage.v1.ListTriggersRequest
+	10, // 11: parley.usage.v1.Usage.FetchTrigger:input_type -> parley.usage.v1.FetchTriggerRequest
+	11, // 12: parley.usage.v1.Usage.UpdateTrigger:input_type -> parley.usage.v1.UpdateTriggerRequest
+	12, // 13: parley.usage.v1.Usage.DeleteTrigger:input_type -> parley.usage.v1.DeleteTriggerRequest
+	15, // 14: parley.usage.v1.Usage.ClaimOutbox:input_type -> parley.usage.v1.ClaimOutboxRequest
+	17, // 15: parley.usage.v1.Usage.CompleteOutbox:input_type -> parley.usage.v1.CompleteOutboxRequest
+	19, // 16: parley.usage.v1.Usage.OutboxStats:input_type -> parley.usage.v1.OutboxStatsRequest
+	2,  // 17: parley.usage.v1.Usage.Record:output_type -> parley.usage.v1.RecordResponse
+	2,  // 18: parley.usage.v1.Usage.Ingest:output_type -> parley.usage.v1.RecordResponse
+	5,  // 19: parley.usage.v1.Usage.Records:output_type -> parley.usage.v1.RecordsResponse
+	6,  // 20: parley.usage.v1.Usage.CreateTrigger:output_type -> parley.usage.v1.Trigger
+	9,  // 21: parley.usage.v1.Usage.ListTriggers:output_type -> parley.usage.v1.ListTriggersResponse
+	6,  // 22: parley.usage.v1.Usage.FetchTrigger:output_type -> parley.usage.v1.Trigger
+	6,  // 23: parley.usage.v1.Usage.UpdateTrigger:output_type -> parley.usage.v1.Trigger
+	13, // 24: parley.usage.v1.Usage.DeleteTrigger:output_type -> parley.usage.v1.DeleteTriggerResponse
+	16, // 25: parley.usage.v1.Usage.ClaimOutbox:output_type -> parley.usage.v1.ClaimOutboxResponse
+	18, // 26: parley.usage.v1.Usage.CompleteOutbox:output_type -> parley.usage.v1.CompleteOutboxResponse
+	20, // 27: parley.usage.v1.Usage.OutboxStats:output_type -> parley.usage.v1.OutboxStatsResponse
+	17, // [17:28] is the sub-list for method output_type
+	6,  // [6:17] is the sub-list for method input_type
 	6,  // [6:6] is the sub-list for extension type_name
 	6,  // [6:6] is the sub-list for extension extendee
 	0,  // [0:6] is the sub-list for field type_name
@@ -1753,14 +1640,14 @@ func file_plugins_proto_usage_v1_usage_proto_init() {
 	if File_plugins_proto_usage_v1_usage_proto != nil {
 		return
 	}
-	file_plugins_proto_usage_v1_usage_proto_msgTypes[13].OneofWrappers = []any{}
+	file_plugins_proto_usage_v1_usage_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugins_proto_usage_v1_usage_proto_rawDesc), len(file_plugins_proto_usage_v1_usage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,5 +1,7 @@
 // Usage-trigger plugins (SPEC §4b): the host streams usage events in batches;
-// the plugin counts them per category and fires triggers. Protocol version 1.
+// the plugin counts them per category and fires triggers. Served under plugin
+// protocol version 2, beside parley.plugin.v1.PluginInfo
+// (plugins/proto/plugin/v1).
 //
 // Delivery of fired triggers: the plugin owns the durable outbox (a row is
 // written in the same transaction as the counter update that crossed the
@@ -28,7 +30,6 @@ import (
 const _ = grpc.SupportPackageIsVersion7
 
 const (
-	Usage_Info_FullMethodName           = "/parley.usage.v1.Usage/Info"
 	Usage_Record_FullMethodName         = "/parley.usage.v1.Usage/Record"
 	Usage_Ingest_FullMethodName         = "/parley.usage.v1.Usage/Ingest"
 	Usage_Records_FullMethodName        = "/parley.usage.v1.Usage/Records"
@@ -46,8 +47,6 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type UsageClient interface {
-	// Info identifies the plugin (name, kind, version, protocol versions).
-	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	// Record takes a batch of events. Events are de-duplicated by id, so the
 	// host may resend a batch after a failure (at-least-once delivery).
 	Record(ctx context.Context, in *RecordRequest, opts ...grpc.CallOption) (*RecordResponse, error)
@@ -78,15 +77,6 @@ type usageClient struct {
 
 func NewUsageClient(cc grpc.ClientConnInterface) UsageClient {
 	return &usageClient{cc}
-}
-
-func (c *usageClient) Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error) {
-	out := new(InfoResponse)
-	err := c.cc.Invoke(ctx, Usage_Info_FullMethodName, in, out, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func (c *usageClient) Record(ctx context.Context, in *RecordRequest, opts ...grpc.CallOption) (*RecordResponse, error) {
@@ -214,8 +204,6 @@ func (c *usageClient) OutboxStats(ctx context.Context, in *OutboxStatsRequest, o
 // All implementations must embed UnimplementedUsageServer
 // for forward compatibility
 type UsageServer interface {
-	// Info identifies the plugin (name, kind, version, protocol versions).
-	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	// Record takes a batch of events. Events are de-duplicated by id, so the
 	// host may resend a batch after a failure (at-least-once delivery).
 	Record(context.Context, *RecordRequest) (*RecordResponse, error)
@@ -245,9 +233,6 @@ type UsageServer interface {
 type UnimplementedUsageServer struct {
 }
 
-func (UnimplementedUsageServer) Info(context.Context, *InfoRequest) (*InfoResponse, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method Info not implemented")
-}
 func (UnimplementedUsageServer) Record(context.Context, *RecordRequest) (*RecordResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Record not implemented")
 }
@@ -292,24 +277,6 @@ type UnsafeUsageServer interface {
 
 func RegisterUsageServer(s grpc.ServiceRegistrar, srv UsageServer) {
 	s.RegisterService(&Usage_ServiceDesc, srv)
-}
-
-func _Usage_Info_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(InfoRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(UsageServer).Info(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Usage_Info_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(UsageServer).Info(ctx, req.(*InfoRequest))
-	}
-	return interceptor(ctx, in, info, handler)
 }
 
 func _Usage_Record_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -525,10 +492,6 @@ var Usage_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "parley.usage.v1.Usage",
 	HandlerType: (*UsageServer)(nil),
 	Methods: []grpc.MethodDesc{
-		{
-			MethodName: "Info",
-			Handler:    _Usage_Info_Handler,
-		},
 		{
 			MethodName: "Record",
 			Handler:    _Usage_Record_Handler,

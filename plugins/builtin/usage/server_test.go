@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/parleyhq/parley/internal/sqlite"
+	"github.com/parleyhq/parley/plugins/builtin/usage"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
-	"github.com/parleyhq/parley/plugins/usage"
 )
 
 type clock struct {
@@ -32,13 +32,13 @@ type fixture struct {
 	db   *sqlite.DB
 	file string
 	clk  *clock
-	cfg  usage.Config
+	cfg  usagev1.Config
 	n    int
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{file: filepath.Join(t.TempDir(), "usage.db"), clk: &clock{t: time.Date(2026, 3, 31, 23, 0, 0, 0, time.UTC)}, cfg: usage.DefaultConfig()}
+	f := &fixture{file: filepath.Join(t.TempDir(), "usage.db"), clk: &clock{t: time.Date(2026, 3, 31, 23, 0, 0, 0, time.UTC)}, cfg: usagev1.DefaultConfig()}
 	f.cfg.BackoffMin, f.cfg.BackoffMax, f.cfg.MaxAttempts = time.Second, 4*time.Second, 3
 	f.reopen(t)
 	return f
@@ -132,10 +132,10 @@ func records(t *testing.T, f *fixture, gran, cat string, start, end time.Time) [
 
 func TestCountersPerPeriod(t *testing.T) {
 	f := newFixture(t)
-	f.record(t, f.events(usage.CategoryCalls, 3, 2)) // 2026-03-31
-	f.clk.Add(2 * time.Hour)                         // 2026-04-01 01:00
-	f.record(t, f.events(usage.CategoryCalls, 2, 1.5))
-	f.record(t, f.events(usage.CategoryAPIRequests, 5, 1))
+	f.record(t, f.events(usagev1.CategoryCalls, 3, 2)) // 2026-03-31
+	f.clk.Add(2 * time.Hour)                           // 2026-04-01 01:00
+	f.record(t, f.events(usagev1.CategoryCalls, 2, 1.5))
+	f.record(t, f.events(usagev1.CategoryAPIRequests, 5, 1))
 
 	day := func(d int, m time.Month) time.Time { return time.Date(2026, m, d, 0, 0, 0, 0, time.UTC) }
 	tests := []struct {
@@ -173,7 +173,7 @@ func TestCountersPerPeriod(t *testing.T) {
 
 func TestDuplicateEventsIgnored(t *testing.T) {
 	f := newFixture(t)
-	evs := f.events(usage.CategoryMessages, 4, 1)
+	evs := f.events(usagev1.CategoryMessages, 4, 1)
 	batch := append(append([]*usagev1.Event{}, evs...), evs[0], evs[1]) // repeats within the batch
 	if res := f.record(t, batch); res.Accepted != 4 || res.Duplicates != 2 {
 		t.Fatalf("first batch: %+v", res)
@@ -219,24 +219,24 @@ func TestTriggerFiresOncePerPeriod(t *testing.T) {
 		next      time.Duration // advance to the next period
 		again     bool          // fires again there
 	}{
-		{"daily", usage.RecurDaily, 24 * time.Hour, true},
-		{"monthly", usage.RecurMonthly, 31 * 24 * time.Hour, true},
-		{"yearly", usage.RecurYearly, 366 * 24 * time.Hour, true},
-		{"alltime", usage.RecurAllTime, 24 * time.Hour, false},
-		{"none", usage.RecurNone, 24 * time.Hour, false},
+		{"daily", usagev1.RecurDaily, 24 * time.Hour, true},
+		{"monthly", usagev1.RecurMonthly, 31 * 24 * time.Hour, true},
+		{"yearly", usagev1.RecurYearly, 366 * 24 * time.Hour, true},
+		{"alltime", usagev1.RecurAllTime, 24 * time.Hour, false},
+		{"none", usagev1.RecurNone, 24 * time.Hour, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.clk.Set(time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC))
-			tr := f.trigger(t, &usagev1.Trigger{UsageCategory: usage.CategoryCalls, TriggerValue: "3", TriggerBy: usage.ByCount, Recurring: tc.recurring})
-			if res := f.record(t, f.events(usage.CategoryCalls, 2, 1)); res.Fired != 0 {
+			tr := f.trigger(t, &usagev1.Trigger{UsageCategory: usagev1.CategoryCalls, TriggerValue: "3", TriggerBy: usagev1.ByCount, Recurring: tc.recurring})
+			if res := f.record(t, f.events(usagev1.CategoryCalls, 2, 1)); res.Fired != 0 {
 				t.Fatalf("fired below the value: %+v", res)
 			}
-			if res := f.record(t, f.events(usage.CategoryCalls, 2, 1)); res.Fired != 1 {
+			if res := f.record(t, f.events(usagev1.CategoryCalls, 2, 1)); res.Fired != 1 {
 				t.Fatalf("crossing batch fired %d, want 1", res.Fired)
 			}
-			if res := f.record(t, f.events(usage.CategoryCalls, 5, 1)); res.Fired != 0 {
+			if res := f.record(t, f.events(usagev1.CategoryCalls, 5, 1)); res.Fired != 0 {
 				t.Fatalf("fired again in the same period")
 			}
 			es := f.deliverAll(t)
@@ -244,12 +244,12 @@ func TestTriggerFiresOncePerPeriod(t *testing.T) {
 				t.Fatalf("outbox %+v", es)
 			}
 			f.reopen(t) // the fired state survives a restart
-			if res := f.record(t, f.events(usage.CategoryCalls, 1, 1)); res.Fired != 0 {
+			if res := f.record(t, f.events(usagev1.CategoryCalls, 1, 1)); res.Fired != 0 {
 				t.Fatalf("fired again after restart")
 			}
 			f.clk.Add(tc.next)
-			f.record(t, f.events(usage.CategoryCalls, 2, 1))
-			res := f.record(t, f.events(usage.CategoryCalls, 2, 1))
+			f.record(t, f.events(usagev1.CategoryCalls, 2, 1))
+			res := f.record(t, f.events(usagev1.CategoryCalls, 2, 1))
 			if got := res.Fired == 1; got != tc.again {
 				t.Fatalf("next period fired=%d, want again=%v", res.Fired, tc.again)
 			}
@@ -269,19 +269,19 @@ func TestTriggerFiresOncePerPeriod(t *testing.T) {
 
 func TestRelativeAndUsageTriggers(t *testing.T) {
 	f := newFixture(t)
-	f.record(t, f.events(usage.CategoryRecordings, 10, 0.5)) // usage 5 minutes
-	tr := f.trigger(t, &usagev1.Trigger{UsageCategory: usage.CategoryRecordings, TriggerValue: "+2", TriggerBy: usage.ByUsage})
+	f.record(t, f.events(usagev1.CategoryRecordings, 10, 0.5)) // usage 5 minutes
+	tr := f.trigger(t, &usagev1.Trigger{UsageCategory: usagev1.CategoryRecordings, TriggerValue: "+2", TriggerBy: usagev1.ByUsage})
 	if tr.TriggerValue != "7" || tr.CurrentValue != 5 {
 		t.Fatalf("relative trigger stored as %q (current %v), want 7 (5)", tr.TriggerValue, tr.CurrentValue)
 	}
-	byCount := f.trigger(t, &usagev1.Trigger{UsageCategory: usage.CategoryRecordings, TriggerValue: "+3", TriggerBy: usage.ByCount})
+	byCount := f.trigger(t, &usagev1.Trigger{UsageCategory: usagev1.CategoryRecordings, TriggerValue: "+3", TriggerBy: usagev1.ByCount})
 	if byCount.TriggerValue != "13" {
 		t.Fatalf("count trigger value %q, want 13", byCount.TriggerValue)
 	}
-	if res := f.record(t, f.events(usage.CategoryRecordings, 3, 0.5)); res.Fired != 1 { // usage 6.5, count 13
+	if res := f.record(t, f.events(usagev1.CategoryRecordings, 3, 0.5)); res.Fired != 1 { // usage 6.5, count 13
 		t.Fatalf("fired %d, want 1 (count only)", res.Fired)
 	}
-	if res := f.record(t, f.events(usage.CategoryRecordings, 1, 0.5)); res.Fired != 1 { // usage 7
+	if res := f.record(t, f.events(usagev1.CategoryRecordings, 1, 0.5)); res.Fired != 1 { // usage 7
 		t.Fatalf("fired %d, want 1 (usage)", res.Fired)
 	}
 }
@@ -305,10 +305,10 @@ func TestCheckTrigger(t *testing.T) {
 		{"bad recurring", func(t *usagev1.Trigger) { t.Recurring = "hourly" }, false},
 		{"bad method", func(t *usagev1.Trigger) { t.CallbackMethod = "PUT" }, false},
 		{"no callback no action", func(t *usagev1.Trigger) { t.CallbackUrl = "" }, false},
-		{"action only", func(t *usagev1.Trigger) { t.CallbackUrl = ""; t.Action = usage.ActionSuspendAccount }, true},
-		{"limit without resource", func(t *usagev1.Trigger) { t.Action = usage.ActionLimitAdmission }, false},
+		{"action only", func(t *usagev1.Trigger) { t.CallbackUrl = ""; t.Action = usagev1.ActionSuspendAccount }, true},
+		{"limit without resource", func(t *usagev1.Trigger) { t.Action = usagev1.ActionLimitAdmission }, false},
 		{"limit", func(t *usagev1.Trigger) {
-			t.Action, t.ActionResource, t.ActionLimit = usage.ActionLimitAdmission, "calls", 0
+			t.Action, t.ActionResource, t.ActionLimit = usagev1.ActionLimitAdmission, "calls", 0
 		}, true},
 		{"bad action", func(t *usagev1.Trigger) { t.Action = "explode" }, false},
 	}
@@ -328,7 +328,7 @@ func TestTriggerCRUD(t *testing.T) {
 	ctx := context.Background()
 	a := f.trigger(t, &usagev1.Trigger{UsageCategory: "calls", TriggerValue: "10", FriendlyName: "a"})
 	b := f.trigger(t, &usagev1.Trigger{UsageCategory: "messages", TriggerValue: "10", Recurring: "daily"})
-	if a.TriggerBy != usage.ByUsage || a.CallbackMethod != "POST" {
+	if a.TriggerBy != usagev1.ByUsage || a.CallbackMethod != "POST" {
 		t.Fatalf("defaults %+v", a)
 	}
 	list, err := f.srv.ListTriggers(ctx, &usagev1.ListTriggersRequest{AccountSid: acct, Recurring: "daily"})
@@ -421,7 +421,7 @@ func TestClaimWaitsForFiring(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	c := usage.Config{BackoffMin: time.Second, BackoffMax: 10 * time.Second}
+	c := usagev1.Config{BackoffMin: time.Second, BackoffMax: 10 * time.Second}
 	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 5: 10 * time.Second, 60: 10 * time.Second} {
 		if got := c.Backoff(n); got != want {
 			t.Errorf("Backoff(%d) = %s, want %s", n, got, want)
@@ -431,7 +431,7 @@ func TestBackoff(t *testing.T) {
 
 func TestPruneForgetsOldIDs(t *testing.T) {
 	f := newFixture(t)
-	evs := f.events(usage.CategoryCalls, 3, 1)
+	evs := f.events(usagev1.CategoryCalls, 3, 1)
 	f.record(t, evs)
 	f.clk.Add(f.cfg.EventRetention - time.Hour)
 	if err := f.srv.Prune(context.Background()); err != nil {

@@ -1,4 +1,4 @@
-package usage
+package usagev1
 
 import (
 	"encoding/json"
@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Config is the `usage:` section of Parley's configuration that the plugin
-// process needs.
+// Config is what the built-in usage plugin process needs: the `usage.plugin:`
+// section of Parley's configuration.
 type Config struct {
 	// EventRetention is how long event ids are remembered for
 	// de-duplication; a replayed event older than that would count twice.
@@ -38,8 +38,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// PluginConfig is what the plugin process receives from the host, as JSON
-// in PluginConfigEnv.
+// PluginConfig is what the built-in usage plugin process receives from the
+// host, as JSON in PluginConfigEnv.
 type PluginConfig struct {
 	DB               string `json:"db"`
 	EventRetentionMS int64  `json:"event_retention_ms"`
@@ -68,7 +68,9 @@ func (c Config) PluginEnv(dbFile string) ([]string, error) {
 	return []string{PluginConfigEnv + "=" + string(b)}, nil
 }
 
-func pluginConfigFromEnv(getenv func(string) string) (string, Config, error) {
+// ConfigFromEnv reads the database file and the Config the host set in
+// PluginConfigEnv.
+func ConfigFromEnv(getenv func(string) string) (string, Config, error) {
 	raw := getenv(PluginConfigEnv)
 	if raw == "" {
 		return "", Config{}, fmt.Errorf("%s is not set (the built-in usage plugin is started by parley serve)", PluginConfigEnv)
@@ -90,4 +92,13 @@ func pluginConfigFromEnv(getenv func(string) string) (string, Config, error) {
 		return "", Config{}, fmt.Errorf("%s: %w", PluginConfigEnv, err)
 	}
 	return pc.DB, c, nil
+}
+
+// Backoff is the wait after the n-th failed attempt (n >= 1).
+func (c Config) Backoff(n int) time.Duration {
+	d := c.BackoffMin
+	for i := 1; i < n && d < c.BackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, c.BackoffMax)
 }

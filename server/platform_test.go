@@ -1,4 +1,4 @@
-package usage_test
+package server
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
+	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
 	"github.com/parleyhq/parley/plugins/sdk"
-	usageplugin "github.com/parleyhq/parley/plugins/usage"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/usage"
 )
@@ -33,7 +33,13 @@ func TestPlatformActions(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cfg := testConfig()
+	cfg := usage.DefaultConfig()
+	cfg.Plugin.BackoffMin, cfg.Plugin.BackoffMax, cfg.Plugin.MaxAttempts = 50*time.Millisecond, 200*time.Millisecond, 1000
+	cfg.RetryInterval = 100 * time.Millisecond
+	cfg.ClaimWait = 300 * time.Millisecond
+	cfg.Lease = 3 * time.Second
+	cfg.CallbackTimeout = 2 * time.Second
+	cfg.Holder = "host-a"
 	acfg := admission.DefaultConfig()
 	acfg.Holder = "h"
 	aenv, err := acfg.PluginEnv(filepath.Join(dir, "admission.db"))
@@ -46,9 +52,9 @@ func TestPlatformActions(t *testing.T) {
 	}
 	pcfg := plugins.DefaultConfig()
 	pcfg.Dir = filepath.Join(dir, "plugins")
-	pcfg.Use = map[string]string{string(sdk.KindAdmission): admission.PluginName, string(sdk.KindUsage): usageplugin.PluginName}
+	pcfg.Use = map[string]string{string(sdk.KindAdmission): builtin.Admission, string(sdk.KindUsage): builtin.Usage}
 	cat, err := plugins.NewCatalog(pcfg, builtin.Specs(), plugins.Command{Path: os.Args[0], Args: []string{"plugin", "serve"}},
-		map[string][]string{admission.PluginName: aenv, usageplugin.PluginName: uenv})
+		map[string][]string{builtin.Admission: aenv, builtin.Usage: uenv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +75,7 @@ func TestPlatformActions(t *testing.T) {
 	adm.Start(ctx)
 	defer adm.Close(ctx)
 
-	acts := usage.PlatformActions{Store: st, Limits: adm}
+	acts := platformActions{Store: st, Limits: adm}
 	// Direct: idempotent and only tightening.
 	if err := acts.LimitAdmission(ctx, a.Sid, "calls", 5); err != nil {
 		t.Fatal(err)
@@ -103,7 +109,7 @@ func TestPlatformActions(t *testing.T) {
 	}
 	pub.Start()
 	defer pub.Close(ctx)
-	del, err := usage.NewDeliverer(sup, cfg, usage.DelivererOptions{Accounts: usage.StoreAccounts{Store: st}, Actions: acts})
+	del, err := usage.NewDeliverer(sup, cfg, usage.DelivererOptions{Accounts: storeAccounts{Store: st}, Actions: acts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +117,8 @@ func TestPlatformActions(t *testing.T) {
 	defer del.Close()
 	cli := usage.NewClient(sup, 5*time.Second)
 	for _, tr := range []usage.Trigger{
-		{AccountSid: a.Sid, UsageCategory: usage.Calls, TriggerValue: "2", TriggerBy: "count", Action: usageplugin.ActionLimitAdmission, ActionResource: "calls", ActionLimit: 1},
-		{AccountSid: a.Sid, UsageCategory: usage.Calls, TriggerValue: "3", TriggerBy: "count", Action: usageplugin.ActionSuspendAccount},
+		{AccountSid: a.Sid, UsageCategory: usage.Calls, TriggerValue: "2", TriggerBy: "count", Action: usagev1.ActionLimitAdmission, ActionResource: "calls", ActionLimit: 1},
+		{AccountSid: a.Sid, UsageCategory: usage.Calls, TriggerValue: "3", TriggerBy: "count", Action: usagev1.ActionSuspendAccount},
 	} {
 		if _, err := cli.CreateTrigger(ctx, tr); err != nil {
 			t.Fatal(err)
@@ -121,19 +127,31 @@ func TestPlatformActions(t *testing.T) {
 	for _, sid := range []string{"CA1", "CA2"} {
 		_ = pub.PublishAll(usage.CallEnded(a.Sid, sid, "inbound", "sip", time.Minute, time.Now()))
 	}
-	waitFor(t, 5*time.Second, "limit lowered to 1", func() bool { return limit(admission.ResourceCalls) == 1 })
+	waitForAction(t, 5*time.Second, "limit lowered to 1", func() bool { return limit(admission.ResourceCalls) == 1 })
 	if got, _ := st.Account(ctx, a.Sid); got.Status != store.StatusActive {
 		t.Fatalf("suspended before its trigger: %s", got.Status)
 	}
 	_ = pub.PublishAll(usage.CallEnded(a.Sid, "CA3", "inbound", "sip", time.Minute, time.Now()))
-	waitFor(t, 5*time.Second, "account suspended", func() bool {
+	waitForAction(t, 5*time.Second, "account suspended", func() bool {
 		got, err := st.Account(ctx, a.Sid)
 		return err == nil && got.Status == store.StatusSuspended
 	})
 	if err := acts.SuspendAccount(ctx, a.Sid); err != nil { // again: no-op
 		t.Fatal(err)
 	}
-	if tok, err := (usage.StoreAccounts{Store: st}).AuthToken(ctx, a.Sid); err != nil || tok != a.AuthToken {
+	if tok, err := (storeAccounts{Store: st}).AuthToken(ctx, a.Sid); err != nil || tok != a.AuthToken {
 		t.Fatalf("auth token %q %v", tok, err)
+	}
+}
+
+// waitForAction polls cond until it holds or the timeout passes.
+func waitForAction(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -21,26 +21,20 @@ import (
 
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/internal/sqlite"
+	"github.com/parleyhq/parley/plugins/builtin/internal/runner"
 	usagev1 "github.com/parleyhq/parley/plugins/proto/usage/v1"
-	"github.com/parleyhq/parley/plugins/sdk"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
 // Migrations returns the built-in plugin's schema migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return runner.Migrations(migrationFiles) }
 
-// PluginName and PluginVersion identify the built-in usage plugin.
+// Name and Version identify the built-in usage plugin.
 const (
-	PluginName    = "usage"
-	PluginVersion = "1.0.0"
+	Name    = "usage"
+	Version = "1.0.0"
 )
 
 // Limits on what one event or trigger may carry.
@@ -82,7 +76,7 @@ type Server struct {
 	usagev1.UnimplementedUsageServer
 
 	db  *sqlite.DB
-	cfg Config
+	cfg usagev1.Config
 	now func() time.Time
 
 	mu       sync.Mutex // ingestion and trigger changes
@@ -94,7 +88,7 @@ type Server struct {
 }
 
 // NewServer loads the triggers from db. now may be nil (time.Now).
-func NewServer(ctx context.Context, db *sqlite.DB, cfg Config, now func() time.Time) (*Server, error) {
+func NewServer(ctx context.Context, db *sqlite.DB, cfg usagev1.Config, now func() time.Time) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -136,7 +130,7 @@ func scanTrigger(sc interface{ Scan(...any) error }) (*trig, error) {
 		&pb.DateFiredUnixMs, &pb.DateCreatedUnixMs, &pb.DateUpdatedUnixMs); err != nil {
 		return nil, err
 	}
-	period, err := PeriodOf(pb.Recurring)
+	period, err := usagev1.PeriodOf(pb.Recurring)
 	if err != nil {
 		return nil, err
 	}
@@ -193,18 +187,13 @@ func (s *Server) Prune(ctx context.Context) error {
 	cut := s.now().Add(-s.cfg.EventRetention)
 	// Ids are filed by the day they arrived: keep whole days, so an id is
 	// remembered for at least the retention.
-	if _, err := s.db.W.ExecContext(ctx, `DELETE FROM seen_events WHERE day_ms < ?`, PeriodStart(PeriodDay, cut).UnixMilli()); err != nil {
+	if _, err := s.db.W.ExecContext(ctx, `DELETE FROM seen_events WHERE day_ms < ?`, usagev1.PeriodStart(usagev1.PeriodDay, cut).UnixMilli()); err != nil {
 		return fmt.Errorf("prune events: %w", err)
 	}
 	if _, err := s.db.W.ExecContext(ctx, `DELETE FROM outbox WHERE state <> 'pending' AND done_ms < ?`, cut.UnixMilli()); err != nil {
 		return fmt.Errorf("prune outbox: %w", err)
 	}
 	return nil
-}
-
-// Info identifies the plugin.
-func (s *Server) Info(context.Context, *usagev1.InfoRequest) (*usagev1.InfoResponse, error) {
-	return sdk.UsageInfo(PluginName, PluginVersion), nil
 }
 
 // Record ingests one batch.
@@ -282,12 +271,13 @@ func (s *Server) ingest(ctx context.Context, evs []*usagev1.Event) (*usagev1.Rec
 	}
 	defer tx.Rollback()
 
-	fresh, err := insertIDs(ctx, tx, evs, PeriodStart(PeriodDay, now).UnixMilli())
+	fresh, err := insertIDs(ctx, tx, evs, usagev1.PeriodStart(usagev1.PeriodDay, now).UnixMilli())
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "record event ids: %v", err)
 	}
 	agg := map[counterKey]totals{}
 	var accepted int64
+	periods := usagev1.Periods()
 	for _, e := range evs {
 		if !fresh[e.GetId()] {
 			continue
@@ -299,7 +289,7 @@ func (s *Server) ingest(ctx context.Context, evs []*usagev1.Event) (*usagev1.Rec
 			at = time.UnixMilli(e.GetTimeUnixMs())
 		}
 		for _, p := range periods {
-			k := counterKey{e.GetAccountSid(), e.GetCategory(), p, PeriodStart(p, at).UnixMilli()}
+			k := counterKey{e.GetAccountSid(), e.GetCategory(), p, usagev1.PeriodStart(p, at).UnixMilli()}
 			t := agg[k]
 			t.count += e.GetCount()
 			t.usage += e.GetUsage()
@@ -334,13 +324,13 @@ func (s *Server) ingest(ctx context.Context, evs []*usagev1.Event) (*usagev1.Rec
 		}
 		seen[ac] = true
 		for _, t := range s.triggers[ac] {
-			start := PeriodStart(t.period, now).UnixMilli()
+			start := usagev1.PeriodStart(t.period, now).UnixMilli()
 			cur, ok := after[counterKey{ac.account, ac.category, t.period, start}]
 			if !ok || t.firedPeriod == start {
 				continue // not moved by this batch, or already fired in this period
 			}
 			v := float64(cur.count)
-			if t.pb.TriggerBy == ByUsage {
+			if t.pb.TriggerBy == usagev1.ByUsage {
 				v = cur.usage
 			}
 			if v < t.value {
@@ -454,7 +444,7 @@ func (s *Server) Records(ctx context.Context, req *usagev1.RecordsRequest) (*usa
 	switch g := req.GetGranularity(); g {
 	case "", "alltime":
 		q := `SELECT category, SUM(count), SUM(usage) FROM counters WHERE account_sid = ? AND period = 'day' AND start_ms >= ? AND start_ms < ?` + catSQL + ` GROUP BY category`
-		args := append([]any{req.GetAccountSid(), PeriodStart(PeriodDay, time.UnixMilli(start)).UnixMilli(), end}, catArgs...)
+		args := append([]any{req.GetAccountSid(), usagev1.PeriodStart(usagev1.PeriodDay, time.UnixMilli(start)).UnixMilli(), end}, catArgs...)
 		if g == "alltime" {
 			q = `SELECT category, count, usage FROM counters WHERE account_sid = ? AND period = 'all'` + catSQL
 			args = append([]any{req.GetAccountSid()}, catArgs...)
@@ -476,12 +466,12 @@ func (s *Server) Records(ctx context.Context, req *usagev1.RecordsRequest) (*usa
 		if err := rows.Err(); err != nil {
 			return nil, status.Errorf(codes.Unavailable, "records: %v", err)
 		}
-		cats := Categories()
+		cats := usagev1.Categories()
 		if c := req.GetCategory(); c != "" {
 			cats = []string{c}
 		}
 		for c := range got {
-			if !ValidCategory(c) && req.GetCategory() == "" {
+			if !usagev1.ValidCategory(c) && req.GetCategory() == "" {
 				cats = append(cats, c)
 			}
 		}
@@ -498,9 +488,9 @@ func (s *Server) Records(ctx context.Context, req *usagev1.RecordsRequest) (*usa
 			out.Records = append(out.Records, r)
 		}
 	case "daily", "monthly", "yearly":
-		period := map[string]string{"daily": PeriodDay, "monthly": PeriodMonth, "yearly": PeriodYear}[g]
+		period := map[string]string{"daily": usagev1.PeriodDay, "monthly": usagev1.PeriodMonth, "yearly": usagev1.PeriodYear}[g]
 		rows, err := s.db.R.QueryContext(ctx, `SELECT category, start_ms, count, usage FROM counters WHERE account_sid = ? AND period = ? AND start_ms >= ? AND start_ms < ?`+catSQL+` ORDER BY start_ms, category`,
-			append([]any{req.GetAccountSid(), period, PeriodStart(period, time.UnixMilli(start)).UnixMilli(), end}, catArgs...)...)
+			append([]any{req.GetAccountSid(), period, usagev1.PeriodStart(period, time.UnixMilli(start)).UnixMilli(), end}, catArgs...)...)
 		if err != nil {
 			return nil, status.Errorf(codes.Unavailable, "records: %v", err)
 		}
@@ -510,7 +500,7 @@ func (s *Server) Records(ctx context.Context, req *usagev1.RecordsRequest) (*usa
 			if err := rows.Scan(&r.Category, &r.StartUnixMs, &r.Count, &r.Usage); err != nil {
 				return nil, status.Errorf(codes.Unavailable, "records: %v", err)
 			}
-			r.EndUnixMs = PeriodEnd(period, time.UnixMilli(r.StartUnixMs).UTC()).UnixMilli()
+			r.EndUnixMs = usagev1.PeriodEnd(period, time.UnixMilli(r.StartUnixMs).UTC()).UnixMilli()
 			setUnits(r)
 			out.Records = append(out.Records, r)
 		}
@@ -524,14 +514,14 @@ func (s *Server) Records(ctx context.Context, req *usagev1.RecordsRequest) (*usa
 }
 
 func setUnits(r *usagev1.Record) {
-	if u, ok := Units(r.Category); ok {
+	if u, ok := usagev1.Units(r.Category); ok {
 		r.CountUnit, r.UsageUnit = u.Count, u.Usage
 	}
 }
 
 // currentValue reads the counter a trigger watches, for the current period.
 func (s *Server) currentValue(ctx context.Context, t *trig) (float64, error) {
-	start := PeriodStart(t.period, s.now()).UnixMilli()
+	start := usagev1.PeriodStart(t.period, s.now()).UnixMilli()
 	var c int64
 	var u float64
 	err := s.db.R.QueryRowContext(ctx, `SELECT count, usage FROM counters WHERE account_sid = ? AND category = ? AND period = ? AND start_ms = ?`,
@@ -542,7 +532,7 @@ func (s *Server) currentValue(ctx context.Context, t *trig) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if t.pb.TriggerBy == ByUsage {
+	if t.pb.TriggerBy == usagev1.ByUsage {
 		return u, nil
 	}
 	return float64(c), nil
@@ -577,16 +567,16 @@ func CheckTrigger(t *usagev1.Trigger) error {
 	if t.GetAccountSid() == "" {
 		return errors.New("account_sid is required")
 	}
-	if !ValidCategory(t.GetUsageCategory()) {
-		return fmt.Errorf("usage category %q is not one of %s", t.GetUsageCategory(), strings.Join(Categories(), ", "))
+	if !usagev1.ValidCategory(t.GetUsageCategory()) {
+		return fmt.Errorf("usage category %q is not one of %s", t.GetUsageCategory(), strings.Join(usagev1.Categories(), ", "))
 	}
 	if _, _, err := ParseTriggerValue(t.GetTriggerValue()); err != nil {
 		return err
 	}
-	if by := t.GetTriggerBy(); by != ByCount && by != ByUsage {
+	if by := t.GetTriggerBy(); by != usagev1.ByCount && by != usagev1.ByUsage {
 		return fmt.Errorf("trigger by %q: want count or usage", by)
 	}
-	if _, err := PeriodOf(t.GetRecurring()); err != nil {
+	if _, err := usagev1.PeriodOf(t.GetRecurring()); err != nil {
 		return err
 	}
 	if m := t.GetCallbackMethod(); m != "GET" && m != "POST" {
@@ -596,15 +586,15 @@ func CheckTrigger(t *usagev1.Trigger) error {
 		return errors.New("callback url or friendly name too long")
 	}
 	switch t.GetAction() {
-	case ActionNone, ActionSuspendAccount:
-	case ActionLimitAdmission:
+	case usagev1.ActionNone, usagev1.ActionSuspendAccount:
+	case usagev1.ActionLimitAdmission:
 		if t.GetActionResource() == "" || t.GetActionLimit() < 0 {
 			return errors.New("action limit-admission needs an action resource and a limit >= 0")
 		}
 	default:
-		return fmt.Errorf("action %q: want %q, %q or none", t.GetAction(), ActionSuspendAccount, ActionLimitAdmission)
+		return fmt.Errorf("action %q: want %q, %q or none", t.GetAction(), usagev1.ActionSuspendAccount, usagev1.ActionLimitAdmission)
 	}
-	if t.GetCallbackUrl() == "" && t.GetAction() == ActionNone {
+	if t.GetCallbackUrl() == "" && t.GetAction() == usagev1.ActionNone {
 		return errors.New("a trigger needs a callback url or an action")
 	}
 	return nil
@@ -617,7 +607,7 @@ func (s *Server) CreateTrigger(ctx context.Context, req *usagev1.CreateTriggerRe
 		in = &usagev1.Trigger{}
 	}
 	if in.TriggerBy == "" {
-		in.TriggerBy = ByUsage
+		in.TriggerBy = usagev1.ByUsage
 	}
 	if in.CallbackMethod == "" {
 		in.CallbackMethod = "POST"
@@ -627,7 +617,7 @@ func (s *Server) CreateTrigger(ctx context.Context, req *usagev1.CreateTriggerRe
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	value, relative, _ := ParseTriggerValue(in.TriggerValue)
-	period, _ := PeriodOf(in.Recurring)
+	period, _ := usagev1.PeriodOf(in.Recurring)
 	if in.Sid == "" {
 		in.Sid = sid.New(sid.UsageTrigger)
 	}
@@ -837,15 +827,6 @@ func (s *Server) claim(ctx context.Context, holder string, limit int, lease int6
 		}
 	}
 	return out, tx.Commit()
-}
-
-// Backoff is the wait after the n-th failed attempt (n >= 1).
-func (c Config) Backoff(n int) time.Duration {
-	d := c.BackoffMin
-	for i := 1; i < n && d < c.BackoffMax; i++ {
-		d *= 2
-	}
-	return min(d, c.BackoffMax)
 }
 
 // CompleteOutbox records the outcome of a claimed entry.

@@ -14,27 +14,24 @@ import (
 
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/internal/sqlite"
+	"github.com/parleyhq/parley/plugins/builtin/internal/runner"
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
-	"github.com/parleyhq/parley/plugins/sdk"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
 // Migrations returns the built-in plugin's schema migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return runner.Migrations(migrationFiles) }
 
-// PluginName and PluginVersion identify the built-in admission plugin.
+// Name and Version identify the built-in admission plugin.
 const (
-	PluginName    = "admission"
-	PluginVersion = "1.0.0"
+	Name    = "admission"
+	Version = "1.0.0"
 )
+
+// Resource is admissionv1.Resource, the kind's vocabulary.
+type Resource = admissionv1.Resource
 
 const leasePrefix = "LE"
 
@@ -206,11 +203,6 @@ func (s *Server) limit(k key) (int64, bool) {
 		return v, true
 	}
 	return -1, true
-}
-
-// Info implements admissionv1.AdmissionServer.
-func (s *Server) Info(context.Context, *admissionv1.InfoRequest) (*admissionv1.InfoResponse, error) {
-	return sdk.AdmissionInfo(PluginName, PluginVersion), nil
 }
 
 func checkKey(account, resource string) (key, error) {
@@ -418,7 +410,7 @@ func (s *Server) GetLimits(_ context.Context, req *admissionv1.GetLimitsRequest)
 	defer s.mu.Unlock()
 	now := s.now()
 	resp := &admissionv1.GetLimitsResponse{}
-	for _, r := range Resources() {
+	for _, r := range admissionv1.Resources() {
 		resp.Limits = append(resp.Limits, s.limitLocked(key{req.GetAccountSid(), r}, now))
 	}
 	return resp, nil

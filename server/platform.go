@@ -1,4 +1,4 @@
-package usage
+package server
 
 import (
 	"context"
@@ -9,11 +9,14 @@ import (
 	"github.com/parleyhq/parley/store"
 )
 
-// StoreAccounts gives the deliverer the auth tokens kept in the core store.
-type StoreAccounts struct{ Store *store.Store }
+// The usage deliverer's collaborators on the platform side: they adapt the
+// core store and the admission client to usage.Accounts and usage.Actions.
+
+// storeAccounts gives the deliverer the auth tokens kept in the core store.
+type storeAccounts struct{ Store *store.Store }
 
 // AuthToken returns the account's current auth token.
-func (s StoreAccounts) AuthToken(ctx context.Context, accountSid string) (string, error) {
+func (s storeAccounts) AuthToken(ctx context.Context, accountSid string) (string, error) {
 	a, err := s.Store.Account(ctx, accountSid)
 	if err != nil {
 		return "", err
@@ -21,23 +24,23 @@ func (s StoreAccounts) AuthToken(ctx context.Context, accountSid string) (string
 	return a.AuthToken, nil
 }
 
-// AdmissionLimits is the part of *admission.Client that trigger actions use.
-type AdmissionLimits interface {
+// admissionLimits is the part of *admission.Client that trigger actions use.
+type admissionLimits interface {
 	Limits(ctx context.Context, accountSid string) ([]admission.Limit, error)
 	SetLimit(ctx context.Context, accountSid string, r admission.Resource, limit int64) (admission.Limit, error)
 }
 
-// PlatformActions carries out trigger actions on the core store and the
+// platformActions carries out trigger actions on the core store and the
 // admission limits. Both actions are idempotent and only ever tighten:
 // suspending a suspended or closed account does nothing, and a limit is
 // only lowered (an account already at or below it keeps its own).
-type PlatformActions struct {
+type platformActions struct {
 	Store  *store.Store
-	Limits AdmissionLimits // nil: limit-admission actions fail (and are retried)
+	Limits admissionLimits // nil: limit-admission actions fail (and are retried)
 }
 
 // SuspendAccount suspends an active account.
-func (p PlatformActions) SuspendAccount(ctx context.Context, accountSid string) error {
+func (p platformActions) SuspendAccount(ctx context.Context, accountSid string) error {
 	a, err := p.Store.Account(ctx, accountSid)
 	if err != nil {
 		return fmt.Errorf("suspend %s: %w", accountSid, err)
@@ -53,7 +56,7 @@ func (p PlatformActions) SuspendAccount(ctx context.Context, accountSid string) 
 }
 
 // LimitAdmission lowers the account's admission limit of resource to limit.
-func (p PlatformActions) LimitAdmission(ctx context.Context, accountSid, resource string, limit int64) error {
+func (p platformActions) LimitAdmission(ctx context.Context, accountSid, resource string, limit int64) error {
 	r := admission.Resource(resource)
 	if !r.Valid() {
 		return fmt.Errorf("limit admission: unknown resource %q", resource)

@@ -1,4 +1,4 @@
-package usage
+package usagev1
 
 import (
 	"fmt"
@@ -94,7 +94,8 @@ const (
 	PeriodAll   = "all"
 )
 
-var periods = [...]string{PeriodDay, PeriodMonth, PeriodYear, PeriodAll}
+// Periods lists the counter periods in a stable order.
+func Periods() []string { return []string{PeriodDay, PeriodMonth, PeriodYear, PeriodAll} }
 
 // PeriodOf maps a trigger's Recurring value to the counter period it watches.
 func PeriodOf(recurring string) (string, error) {

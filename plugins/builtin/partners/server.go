@@ -22,55 +22,23 @@ import (
 
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/internal/sqlite"
+	"github.com/parleyhq/parley/plugins/builtin/internal/runner"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
-	"github.com/parleyhq/parley/plugins/sdk"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
 // Migrations returns the plugin's schema migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded tree is fixed at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return runner.Migrations(migrationFiles) }
 
-// PluginName and PluginVersion identify the built-in partners plugin.
+// Name and Version identify the built-in partners plugin.
 const (
-	PluginName    = "partners"
-	PluginVersion = "1.0.0"
+	Name    = "partners"
+	Version = "1.0.0"
 )
 
-// Portal features a partner can enable.
-const (
-	FeaturePresence = "presence"
-	FeatureCalls    = "calls"
-	FeatureUsage    = "usage"
-	FeatureTriggers = "triggers"
-)
-
-// Features lists every portal feature.
-func Features() []string {
-	return []string{FeaturePresence, FeatureCalls, FeatureUsage, FeatureTriggers}
-}
-
-// Partner statuses.
-const (
-	StatusActive    = "active"
-	StatusSuspended = "suspended"
-)
-
-// Key types and the one signing algorithm each allows.
-const (
-	KeyHMAC    = "hmac"
-	KeyEd25519 = "ed25519"
-	KeyRSA     = "rsa"
-)
-
-var keyAlg = map[string]string{KeyHMAC: "HS256", KeyEd25519: "EdDSA", KeyRSA: "RS256"}
+var keyAlg = map[string]string{partnersv1.KeyHMAC: "HS256", partnersv1.KeyEd25519: "EdDSA", partnersv1.KeyRSA: "RS256"}
 
 // Limits of what the plugin accepts.
 const (
@@ -137,11 +105,6 @@ func (s *Server) Prune(ctx context.Context) error {
 	return nil
 }
 
-// Info implements partnersv1.PartnersServer.
-func (s *Server) Info(context.Context, *partnersv1.InfoRequest) (*partnersv1.InfoResponse, error) {
-	return sdk.PartnersInfo(PluginName, PluginVersion), nil
-}
-
 func invalid(format string, args ...any) error {
 	return status.Errorf(codes.InvalidArgument, format, args...)
 }
@@ -190,12 +153,12 @@ func checkOrigins(in []string) ([]string, error) {
 
 func checkFeatures(in []string) ([]string, error) {
 	if len(in) == 0 {
-		return Features(), nil
+		return partnersv1.Features(), nil
 	}
 	var out []string
 	for _, f := range in {
-		if !slices.Contains(Features(), f) {
-			return nil, invalid("Features: %q is not one of %s", f, strings.Join(Features(), ", "))
+		if !slices.Contains(partnersv1.Features(), f) {
+			return nil, invalid("Features: %q is not one of %s", f, strings.Join(partnersv1.Features(), ", "))
 		}
 		if !slices.Contains(out, f) {
 			out = append(out, f)
@@ -236,7 +199,7 @@ func (s *Server) CreatePartner(ctx context.Context, req *partnersv1.CreatePartne
 	if err != nil {
 		return nil, err
 	}
-	p := &partnersv1.Partner{Sid: sid.New(sid.Partner), FriendlyName: req.FriendlyName, Status: StatusActive,
+	p := &partnersv1.Partner{Sid: sid.New(sid.Partner), FriendlyName: req.FriendlyName, Status: partnersv1.StatusActive,
 		AllowedOrigins: origins, Features: features, Keys: []*partnersv1.PartnerKey{}}
 	p.DateCreatedMs = s.now().UnixMilli()
 	p.DateUpdatedMs = p.DateCreatedMs
@@ -337,7 +300,7 @@ func (s *Server) UpdatePartner(ctx context.Context, req *partnersv1.UpdatePartne
 		p.FriendlyName = *req.FriendlyName
 	}
 	if req.Status != nil {
-		if *req.Status != StatusActive && *req.Status != StatusSuspended {
+		if *req.Status != partnersv1.StatusActive && *req.Status != partnersv1.StatusSuspended {
 			return nil, invalid("Status %q must be active or suspended", *req.Status)
 		}
 		p.Status = *req.Status
@@ -428,7 +391,7 @@ func (s *Server) Authenticate(ctx context.Context, req *partnersv1.AuthenticateR
 	if err != nil {
 		return nil, err
 	}
-	if p.Status != StatusActive {
+	if p.Status != partnersv1.StatusActive {
 		return nil, status.Errorf(codes.PermissionDenied, "partner %s is %s", p.Sid, p.Status)
 	}
 	return p, nil
@@ -524,7 +487,7 @@ func (s *Server) GetSession(ctx context.Context, req *partnersv1.GetSessionReque
 	if err != nil {
 		return nil, err
 	}
-	if p.Status != StatusActive {
+	if p.Status != partnersv1.StatusActive {
 		return nil, status.Errorf(codes.NotFound, "partner %s is %s", p.Sid, p.Status)
 	}
 	// The partner's current features bound the session's.
@@ -538,7 +501,7 @@ func (s *Server) GetSession(ctx context.Context, req *partnersv1.GetSessionReque
 // the "session expired" answer (and the embed fetch a fresh URL).
 func (s *Server) refusedToken(ctx context.Context, reason, partnerSid string) *partnersv1.RedeemSessionResponse {
 	res := &partnersv1.RedeemSessionResponse{Reason: reason}
-	if p, err := s.partner(ctx, partnerSid); err == nil && p.Status == StatusActive {
+	if p, err := s.partner(ctx, partnerSid); err == nil && p.Status == partnersv1.StatusActive {
 		res.Session = &partnersv1.PortalSession{PartnerSid: p.Sid, PartnerName: p.FriendlyName, AllowedOrigins: p.AllowedOrigins}
 	}
 	return res

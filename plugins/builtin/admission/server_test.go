@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/internal/sqlite"
+	"github.com/parleyhq/parley/plugins/builtin/admission"
 	admissionv1 "github.com/parleyhq/parley/plugins/proto/admission/v1"
 )
 
@@ -30,7 +30,7 @@ func openServer(t *testing.T, file string, clk *clock) (*admission.Server, *sqli
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := admission.NewServer(context.Background(), db, map[admission.Resource]int64{admission.ResourceAPI: 10}, time.Second, clk.now)
+	s, err := admission.NewServer(context.Background(), db, map[admissionv1.Resource]int64{admissionv1.ResourceAPI: 10}, time.Second, clk.now)
 	if err != nil {
 		db.Close()
 		t.Fatal(err)

@@ -1,5 +1,8 @@
 // Package usage is the built-in usage-trigger plugin (SPEC §4b), run as a
-// subprocess (`parley plugin serve usage`) with its own SQLite database.
+// subprocess (`parley plugin serve usage`) with its own SQLite database. Its
+// contract and the kind's vocabulary (categories, periods, trigger
+// actions, its Config) are plugins/proto/usage/v1; it imports only the SDK,
+// that package and internal leaves.
 //
 // Counters: per account × category × period (day, month, year, all time;
 // UTC, by the event's timestamp) for count and usage. Ingestion is
@@ -8,7 +11,7 @@
 // the events not seen before to the counters (one upsert per touched
 // counter, RETURNING the new totals) and evaluates the triggers of the
 // touched account/category pairs. Ids are remembered for
-// Config.EventRetention.
+// usagev1.Config.EventRetention.
 //
 // Triggers: UsageCategory, TriggerValue ("+N" is made absolute at creation:
 // current value of the watched period + N), TriggerBy count|usage, Recurring

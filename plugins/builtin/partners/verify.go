@@ -17,28 +17,6 @@ import (
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 )
 
-// Reasons an assertion is refused: each failure has its own stable code.
-const (
-	ReasonMalformed        = "malformed"           // not a compact JWS, or claims of the wrong type
-	ReasonAlgNotAllowed    = "alg_not_allowed"     // none, unknown, or not the one the key's type allows
-	ReasonUnknownPartner   = "unknown_partner"     // no such partner
-	ReasonPartnerSuspended = "partner_suspended"   // the partner is not active
-	ReasonWrongIssuer      = "wrong_issuer"        // iss is not the partner in the request path
-	ReasonUnknownKid       = "unknown_kid"         // no key with this kid (or no kid)
-	ReasonKeyRevoked       = "key_revoked"         // the kid was revoked
-	ReasonBadSignature     = "bad_signature"       // the signature does not verify
-	ReasonMissingClaim     = "missing_claim"       // iss, sub, aud, exp, iat or jti missing
-	ReasonExpired          = "expired"             // exp passed (beyond the skew)
-	ReasonIssuedInFuture   = "issued_in_future"    // iat later than now (beyond the skew)
-	ReasonLifetimeTooLong  = "lifetime_too_long"   // exp - iat over five minutes
-	ReasonWrongAudience    = "wrong_audience"      // aud is not this Parley's public URL
-	ReasonBadFeatures      = "bad_features"        // features names an unknown feature
-	ReasonUnknownAccount   = "unknown_account"     // sub names no account
-	ReasonAccountNotOwned  = "account_not_partner" // the account belongs to another partner (or none)
-	ReasonAccountInactive  = "account_inactive"    // the account is suspended or closed
-	ReasonReplayed         = "replayed"            // this jti was seen before
-)
-
 // assertionClaims is a partner assertion's payload.
 type assertionClaims struct {
 	jwt.RegisteredClaims
@@ -73,12 +51,12 @@ func parseHeader(token string) (header, error) {
 // parseKey turns stored key material into the verification key for its type.
 func parseKey(typ string, material []byte) (any, error) {
 	switch typ {
-	case KeyHMAC:
+	case partnersv1.KeyHMAC:
 		if len(material) < minHMACSecretBytes {
 			return nil, fmt.Errorf("an HMAC secret needs at least %d bytes", minHMACSecretBytes)
 		}
 		return material, nil
-	case KeyEd25519:
+	case partnersv1.KeyEd25519:
 		k, err := jwt.ParseEdPublicKeyFromPEM(material)
 		if err != nil {
 			return nil, fmt.Errorf("ed25519 key: want a PEM PUBLIC KEY: %w", err)
@@ -87,7 +65,7 @@ func parseKey(typ string, material []byte) (any, error) {
 			return nil, errors.New("ed25519 key: not an Ed25519 public key")
 		}
 		return k, nil
-	case KeyRSA:
+	case partnersv1.KeyRSA:
 		k, err := jwt.ParseRSAPublicKeyFromPEM(material)
 		if err != nil {
 			return nil, fmt.Errorf("rsa key: want a PEM public key: %w", err)
@@ -112,37 +90,37 @@ func sameURL(a, b string) bool { return strings.TrimRight(a, "/") == strings.Tri
 func (s *Server) VerifyAssertion(ctx context.Context, req *partnersv1.VerifyAssertionRequest) (*partnersv1.VerifyAssertionResponse, error) {
 	h, err := parseHeader(req.Assertion)
 	if err != nil {
-		return refuse(ReasonMalformed, "%v", err), nil
+		return refuse(partnersv1.ReasonMalformed, "%v", err), nil
 	}
 	if !slices.Contains([]string{"HS256", "EdDSA", "RS256"}, h.Alg) {
-		return refuse(ReasonAlgNotAllowed, "alg %q is not allowed (HS256, EdDSA or RS256, as the key's type says)", h.Alg), nil
+		return refuse(partnersv1.ReasonAlgNotAllowed, "alg %q is not allowed (HS256, EdDSA or RS256, as the key's type says)", h.Alg), nil
 	}
 	p, err := s.partner(ctx, req.PartnerSid)
 	if err != nil {
-		return refuse(ReasonUnknownPartner, "no partner %s", req.PartnerSid), nil
+		return refuse(partnersv1.ReasonUnknownPartner, "no partner %s", req.PartnerSid), nil
 	}
-	if p.Status != StatusActive {
-		return refuse(ReasonPartnerSuspended, "partner %s is %s", p.Sid, p.Status), nil
+	if p.Status != partnersv1.StatusActive {
+		return refuse(partnersv1.ReasonPartnerSuspended, "partner %s is %s", p.Sid, p.Status), nil
 	}
 	if h.Kid == "" {
-		return refuse(ReasonUnknownKid, "the header has no kid"), nil
+		return refuse(partnersv1.ReasonUnknownKid, "the header has no kid"), nil
 	}
 	var typ string
 	var material []byte
 	var revoked int64
 	err = s.db.R.QueryRowContext(ctx, `SELECT type, material, revoked_ms FROM partner_keys WHERE partner_sid = ? AND kid = ?`, p.Sid, h.Kid).Scan(&typ, &material, &revoked)
 	if errors.Is(err, sql.ErrNoRows) {
-		return refuse(ReasonUnknownKid, "partner %s has no key %q", p.Sid, h.Kid), nil
+		return refuse(partnersv1.ReasonUnknownKid, "partner %s has no key %q", p.Sid, h.Kid), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("verify: key: %w", err)
 	}
 	if revoked != 0 {
-		return refuse(ReasonKeyRevoked, "key %q was revoked", h.Kid), nil
+		return refuse(partnersv1.ReasonKeyRevoked, "key %q was revoked", h.Kid), nil
 	}
 	// The key's type decides the one algorithm: an RSA public key is never an HMAC secret.
 	if want := keyAlg[typ]; h.Alg != want {
-		return refuse(ReasonAlgNotAllowed, "key %q is %s: alg must be %s, not %s", h.Kid, typ, want, h.Alg), nil
+		return refuse(partnersv1.ReasonAlgNotAllowed, "key %q is %s: alg must be %s, not %s", h.Kid, typ, want, h.Alg), nil
 	}
 	key, err := parseKey(typ, material)
 	if err != nil {
@@ -153,34 +131,34 @@ func (s *Server) VerifyAssertion(ctx context.Context, req *partnersv1.VerifyAsse
 	_, err = parser.ParseWithClaims(req.Assertion, &c, func(*jwt.Token) (any, error) { return key, nil })
 	switch {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return refuse(ReasonBadSignature, "the signature does not verify with key %q", h.Kid), nil
+		return refuse(partnersv1.ReasonBadSignature, "the signature does not verify with key %q", h.Kid), nil
 	case err != nil:
-		return refuse(ReasonMalformed, "%v", err), nil
+		return refuse(partnersv1.ReasonMalformed, "%v", err), nil
 	}
 	switch {
 	case c.Issuer == "" || c.Subject == "" || len(c.Audience) == 0 || c.ExpiresAt == nil || c.IssuedAt == nil || c.ID == "":
-		return refuse(ReasonMissingClaim, "iss, sub, aud, exp, iat and jti are required"), nil
+		return refuse(partnersv1.ReasonMissingClaim, "iss, sub, aud, exp, iat and jti are required"), nil
 	case c.Issuer != p.Sid:
-		return refuse(ReasonWrongIssuer, "iss %q is not partner %s", c.Issuer, p.Sid), nil
+		return refuse(partnersv1.ReasonWrongIssuer, "iss %q is not partner %s", c.Issuer, p.Sid), nil
 	}
 	now := s.now()
 	exp, iat := c.ExpiresAt.Time, c.IssuedAt.Time
 	switch {
 	case now.After(exp.Add(s.skew)):
-		return refuse(ReasonExpired, "expired at %s", exp.UTC().Format(time.RFC3339)), nil
+		return refuse(partnersv1.ReasonExpired, "expired at %s", exp.UTC().Format(time.RFC3339)), nil
 	case iat.After(now.Add(s.skew)):
-		return refuse(ReasonIssuedInFuture, "iat %s is in the future", iat.UTC().Format(time.RFC3339)), nil
+		return refuse(partnersv1.ReasonIssuedInFuture, "iat %s is in the future", iat.UTC().Format(time.RFC3339)), nil
 	case exp.Sub(iat) > MaxAssertionLife:
-		return refuse(ReasonLifetimeTooLong, "exp - iat is %s; at most %s", exp.Sub(iat), MaxAssertionLife), nil
+		return refuse(partnersv1.ReasonLifetimeTooLong, "exp - iat is %s; at most %s", exp.Sub(iat), MaxAssertionLife), nil
 	}
 	if !slices.ContainsFunc(c.Audience, func(a string) bool { return sameURL(a, req.Audience) }) {
-		return refuse(ReasonWrongAudience, "aud %q is not %q", []string(c.Audience), req.Audience), nil
+		return refuse(partnersv1.ReasonWrongAudience, "aud %q is not %q", []string(c.Audience), req.Audience), nil
 	}
 	features := p.Features
 	if c.Features != nil {
 		for _, f := range *c.Features {
-			if !slices.Contains(Features(), f) {
-				return refuse(ReasonBadFeatures, "feature %q is not one of %s", f, strings.Join(Features(), ", ")), nil
+			if !slices.Contains(partnersv1.Features(), f) {
+				return refuse(partnersv1.ReasonBadFeatures, "feature %q is not one of %s", f, strings.Join(partnersv1.Features(), ", ")), nil
 			}
 		}
 		features = slices.DeleteFunc(slices.Clone(p.Features), func(f string) bool { return !slices.Contains(*c.Features, f) })
@@ -188,11 +166,11 @@ func (s *Server) VerifyAssertion(ctx context.Context, req *partnersv1.VerifyAsse
 	a := req.Account
 	switch {
 	case a == nil || a.Sid != c.Subject || !a.Exists:
-		return refuse(ReasonUnknownAccount, "no account %s", c.Subject), nil
+		return refuse(partnersv1.ReasonUnknownAccount, "no account %s", c.Subject), nil
 	case a.OwnerPartnerSid != p.Sid:
-		return refuse(ReasonAccountNotOwned, "account %s does not belong to partner %s", c.Subject, p.Sid), nil
+		return refuse(partnersv1.ReasonAccountNotOwned, "account %s does not belong to partner %s", c.Subject, p.Sid), nil
 	case a.Status != "active":
-		return refuse(ReasonAccountInactive, "account %s is %s", c.Subject, a.Status), nil
+		return refuse(partnersv1.ReasonAccountInactive, "account %s is %s", c.Subject, a.Status), nil
 	}
 	res, err := s.db.W.ExecContext(ctx, `INSERT INTO seen_jtis (partner_sid, jti, expires_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 		p.Sid, c.ID, exp.Add(s.skew).UnixMilli())
@@ -200,7 +178,7 @@ func (s *Server) VerifyAssertion(ctx context.Context, req *partnersv1.VerifyAsse
 		return nil, fmt.Errorf("verify: jti: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return refuse(ReasonReplayed, "jti %q was already used", c.ID), nil
+		return refuse(partnersv1.ReasonReplayed, "jti %q was already used", c.ID), nil
 	}
 	return &partnersv1.VerifyAssertionResponse{Valid: true, PartnerSid: p.Sid, AccountSid: c.Subject,
 		ExpiresUnixMs: exp.UnixMilli(), Features: features}, nil

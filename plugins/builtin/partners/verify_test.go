@@ -17,7 +17,7 @@ import (
 
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/internal/sqlite"
-	"github.com/parleyhq/parley/plugins/partners"
+	"github.com/parleyhq/parley/plugins/builtin/partners"
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 )
 
@@ -141,46 +141,46 @@ func TestVerifyAssertion(t *testing.T) {
 		{name: "expired", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) {
 			c["iat"] = f.clk.Now().Add(-3 * time.Minute).Unix()
 			c["exp"] = f.clk.Now().Add(-time.Minute).Unix()
-		}), f.hmac), reason: partners.ReasonExpired},
+		}), f.hmac), reason: partnersv1.ReasonExpired},
 		{name: "future iat", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) {
 			c["iat"] = f.clk.Now().Add(2 * time.Minute).Unix()
 			c["exp"] = f.clk.Now().Add(4 * time.Minute).Unix()
-		}), f.hmac), reason: partners.ReasonIssuedInFuture},
+		}), f.hmac), reason: partnersv1.ReasonIssuedInFuture},
 		{name: "lifetime over five minutes", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) {
 			c["exp"] = f.clk.Now().Add(time.Hour).Unix()
-		}), f.hmac), reason: partners.ReasonLifetimeTooLong},
-		{name: "wrong aud", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { c["aud"] = "https://evil.example" }), f.hmac), reason: partners.ReasonWrongAudience},
-		{name: "wrong kid", assertion: sign(t, jwt.SigningMethodHS256, "nope", f.claims(acct), f.hmac), reason: partners.ReasonUnknownKid},
-		{name: "no kid", assertion: sign(t, jwt.SigningMethodHS256, "", f.claims(acct), f.hmac), reason: partners.ReasonUnknownKid},
-		{name: "revoked key", assertion: sign(t, jwt.SigningMethodHS256, "old", f.claims(acct), f.hmac), reason: partners.ReasonKeyRevoked},
-		{name: "HS256 signed with the RSA public key as secret", assertion: sign(t, jwt.SigningMethodHS256, "r1", f.claims(acct), f.rsaPEM), reason: partners.ReasonAlgNotAllowed},
-		{name: "alg none", assertion: noneTok, reason: partners.ReasonAlgNotAllowed},
-		{name: "alg none with a kid", assertion: noneTokKid, reason: partners.ReasonAlgNotAllowed},
-		{name: "HS512", assertion: sign(t, jwt.SigningMethodHS512, "h1", f.claims(acct), f.hmac), reason: partners.ReasonAlgNotAllowed},
-		{name: "bad signature", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), []byte(strings.Repeat("x", 40))), reason: partners.ReasonBadSignature},
+		}), f.hmac), reason: partnersv1.ReasonLifetimeTooLong},
+		{name: "wrong aud", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { c["aud"] = "https://evil.example" }), f.hmac), reason: partnersv1.ReasonWrongAudience},
+		{name: "wrong kid", assertion: sign(t, jwt.SigningMethodHS256, "nope", f.claims(acct), f.hmac), reason: partnersv1.ReasonUnknownKid},
+		{name: "no kid", assertion: sign(t, jwt.SigningMethodHS256, "", f.claims(acct), f.hmac), reason: partnersv1.ReasonUnknownKid},
+		{name: "revoked key", assertion: sign(t, jwt.SigningMethodHS256, "old", f.claims(acct), f.hmac), reason: partnersv1.ReasonKeyRevoked},
+		{name: "HS256 signed with the RSA public key as secret", assertion: sign(t, jwt.SigningMethodHS256, "r1", f.claims(acct), f.rsaPEM), reason: partnersv1.ReasonAlgNotAllowed},
+		{name: "alg none", assertion: noneTok, reason: partnersv1.ReasonAlgNotAllowed},
+		{name: "alg none with a kid", assertion: noneTokKid, reason: partnersv1.ReasonAlgNotAllowed},
+		{name: "HS512", assertion: sign(t, jwt.SigningMethodHS512, "h1", f.claims(acct), f.hmac), reason: partnersv1.ReasonAlgNotAllowed},
+		{name: "bad signature", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), []byte(strings.Repeat("x", 40))), reason: partnersv1.ReasonBadSignature},
 		{name: "Ed25519 signed by another key", assertion: func() string {
 			_, other, _ := ed25519.GenerateKey(rand.Reader)
 			return sign(t, jwt.SigningMethodEdDSA, "e1", f.claims(acct), other)
-		}(), reason: partners.ReasonBadSignature},
-		{name: "replayed jti", assertion: replayed, reason: partners.ReasonReplayed},
+		}(), reason: partnersv1.ReasonBadSignature},
+		{name: "replayed jti", assertion: replayed, reason: partnersv1.ReasonReplayed},
 		{name: "account of another partner", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), f.hmac),
-			account: &partnersv1.Account{Sid: acct, Exists: true, OwnerPartnerSid: f.other.Sid, Status: "active"}, reason: partners.ReasonAccountNotOwned},
+			account: &partnersv1.Account{Sid: acct, Exists: true, OwnerPartnerSid: f.other.Sid, Status: "active"}, reason: partnersv1.ReasonAccountNotOwned},
 		{name: "account of no partner", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), f.hmac),
-			account: &partnersv1.Account{Sid: acct, Exists: true, Status: "active"}, reason: partners.ReasonAccountNotOwned},
+			account: &partnersv1.Account{Sid: acct, Exists: true, Status: "active"}, reason: partnersv1.ReasonAccountNotOwned},
 		{name: "suspended account", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), f.hmac),
-			account: &partnersv1.Account{Sid: acct, Exists: true, OwnerPartnerSid: f.partner.Sid, Status: "suspended"}, reason: partners.ReasonAccountInactive},
+			account: &partnersv1.Account{Sid: acct, Exists: true, OwnerPartnerSid: f.partner.Sid, Status: "suspended"}, reason: partnersv1.ReasonAccountInactive},
 		{name: "unknown account", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), f.hmac),
-			account: &partnersv1.Account{Sid: acct}, reason: partners.ReasonUnknownAccount},
+			account: &partnersv1.Account{Sid: acct}, reason: partnersv1.ReasonUnknownAccount},
 		{name: "host looked up another account than sub", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), f.hmac),
-			account: &partnersv1.Account{Sid: sid.New(sid.Account), Exists: true, OwnerPartnerSid: f.partner.Sid, Status: "active"}, reason: partners.ReasonUnknownAccount},
-		{name: "iss of another partner", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { c["iss"] = f.other.Sid }), f.hmac), reason: partners.ReasonWrongIssuer},
-		{name: "posted to another partner", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), f.hmac), partner: f.other.Sid, reason: partners.ReasonUnknownKid},
-		{name: "unknown partner", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), f.hmac), partner: sid.New(sid.Partner), reason: partners.ReasonUnknownPartner},
-		{name: "missing jti", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { delete(c, "jti") }), f.hmac), reason: partners.ReasonMissingClaim},
-		{name: "missing exp", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { delete(c, "exp") }), f.hmac), reason: partners.ReasonMissingClaim},
-		{name: "unknown feature", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { c["features"] = []string{"billing"} }), f.hmac), reason: partners.ReasonBadFeatures},
-		{name: "garbage", assertion: "not.a.jwt", reason: partners.ReasonMalformed},
-		{name: "two parts", assertion: "eyJhbGciOiJIUzI1NiJ9.e30", reason: partners.ReasonMalformed},
+			account: &partnersv1.Account{Sid: sid.New(sid.Account), Exists: true, OwnerPartnerSid: f.partner.Sid, Status: "active"}, reason: partnersv1.ReasonUnknownAccount},
+		{name: "iss of another partner", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { c["iss"] = f.other.Sid }), f.hmac), reason: partnersv1.ReasonWrongIssuer},
+		{name: "posted to another partner", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), f.hmac), partner: f.other.Sid, reason: partnersv1.ReasonUnknownKid},
+		{name: "unknown partner", assertion: sign(t, jwt.SigningMethodHS256, "h1", f.claims(acct), f.hmac), partner: sid.New(sid.Partner), reason: partnersv1.ReasonUnknownPartner},
+		{name: "missing jti", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { delete(c, "jti") }), f.hmac), reason: partnersv1.ReasonMissingClaim},
+		{name: "missing exp", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { delete(c, "exp") }), f.hmac), reason: partnersv1.ReasonMissingClaim},
+		{name: "unknown feature", assertion: sign(t, jwt.SigningMethodHS256, "h1", with(func(c jwt.MapClaims) { c["features"] = []string{"billing"} }), f.hmac), reason: partnersv1.ReasonBadFeatures},
+		{name: "garbage", assertion: "not.a.jwt", reason: partnersv1.ReasonMalformed},
+		{name: "two parts", assertion: "eyJhbGciOiJIUzI1NiJ9.e30", reason: partnersv1.ReasonMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,7 +253,7 @@ func TestPortalTokenSingleUse(t *testing.T) {
 		t.Fatalf("unknown redeem: %+v", r)
 	}
 	// A suspended partner's sessions end.
-	st := partners.StatusSuspended
+	st := partnersv1.StatusSuspended
 	if _, err := f.srv.UpdatePartner(ctx, &partnersv1.UpdatePartnerRequest{Sid: f.partner.Sid, Status: &st}); err != nil {
 		t.Fatal(err)
 	}
