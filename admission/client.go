@@ -208,7 +208,7 @@ func (c *Client) failure(r Resource, err error) (func(), error) {
 	}
 	c.counters[r]["fail_closed"].Inc()
 	c.log.Debug("admission plugin unavailable; failing closed", "resource", r, "err", err)
-	return nil, &Denial{Resource: r, RetryAfter: c.cfg.RetryAfter, Unavailable: true}
+	return nil, &Denial{Resource: r, Wait: c.cfg.RetryAfter, Unavailable: true}
 }
 
 type badRequest struct{ err error }
@@ -295,10 +295,10 @@ func (c *Client) grow(ctx context.Context, k key, p *pool, extra int64) error {
 		}
 		if !resp.GetGranted() {
 			return &Denial{
-				Resource:   k.resource,
-				Current:    max(resp.GetCurrent()-p.held+p.inUse, p.inUse),
-				Limit:      resp.GetLimit(),
-				RetryAfter: time.Duration(resp.GetRetryAfterMs()) * time.Millisecond,
+				Resource: k.resource,
+				Current:  max(resp.GetCurrent()-p.held+p.inUse, p.inUse),
+				Limit:    resp.GetLimit(),
+				Wait:     time.Duration(resp.GetRetryAfterMs()) * time.Millisecond,
 			}
 		}
 		if resp.GetLeaseId() != p.leaseID && p.leaseID != "" {
@@ -328,7 +328,7 @@ func (c *Client) acquireRate(ctx context.Context, account string, r Resource) (f
 	}
 	if !resp.GetGranted() {
 		return c.failure(r, &Denial{Resource: r, Current: resp.GetCurrent(), Limit: resp.GetLimit(),
-			RetryAfter: time.Duration(resp.GetRetryAfterMs()) * time.Millisecond})
+			Wait: time.Duration(resp.GetRetryAfterMs()) * time.Millisecond})
 	}
 	c.counters[r]["plugin"].Inc()
 	return noop, nil

@@ -49,7 +49,7 @@ func TestAcquireUpToLimitThenDenied(t *testing.T) {
 			if !errors.As(err, &d) {
 				t.Fatalf("acquire over the limit: got %v, want *Denial", err)
 			}
-			if d.Current != tc.limit || d.Limit != tc.limit || d.RetryAfter <= 0 || d.Unavailable || d.Resource != tc.res {
+			if d.Current != tc.limit || d.Limit != tc.limit || d.RetryAfter() <= 0 || d.Unavailable || d.Resource != tc.res {
 				t.Fatalf("denial = %+v, want current=limit=%d with a retry-after", d, tc.limit)
 			}
 			lims, err := e.client.Limits(ctx, a)
@@ -267,10 +267,10 @@ func TestCallsPerSecond(t *testing.T) {
 	}
 	_, err := e.client.Acquire(ctx, a, admission.ResourceCallsCPS)
 	var d *admission.Denial
-	if !errors.As(err, &d) || d.Current != 5 || d.Limit != 5 || d.RetryAfter <= 0 || d.RetryAfter > time.Second {
+	if !errors.As(err, &d) || d.Current != 5 || d.Limit != 5 || d.RetryAfter() <= 0 || d.RetryAfter() > time.Second {
 		t.Fatalf("6th setup in one second: %v (%+v)", err, d)
 	}
-	time.Sleep(d.RetryAfter + 10*time.Millisecond)
+	time.Sleep(d.RetryAfter() + 10*time.Millisecond)
 	if _, err := e.client.Acquire(ctx, a, admission.ResourceCallsCPS); err != nil {
 		t.Fatalf("after Retry-After: %v", err)
 	}

@@ -54,7 +54,7 @@ func WriteDenial(w http.ResponseWriter, err error) {
 		fmt.Fprintf(w, `{"code":20500,"message":%q,"status":500}`, err.Error())
 		return
 	}
-	secs := int64(math.Ceil(d.RetryAfter.Seconds()))
+	secs := int64(math.Ceil(d.Wait.Seconds()))
 	if secs < 1 {
 		secs = 1
 	}
@@ -72,8 +72,8 @@ func WriteDenial(w http.ResponseWriter, err error) {
 	fmt.Fprintf(w, `{"code":%d,"message":%q,"status":%d}`, apiCode, d.Error(), code)
 }
 
-// RetryAfterSeconds rounds a Denial's RetryAfter up to whole seconds (at
+// RetryAfterSeconds rounds a Denial's Wait up to whole seconds (at
 // least 1), for SIP 503 Retry-After.
 func RetryAfterSeconds(d *Denial) int {
-	return int(max(1, math.Ceil(float64(d.RetryAfter)/float64(time.Second))))
+	return int(max(1, math.Ceil(float64(d.Wait)/float64(time.Second))))
 }

@@ -101,9 +101,9 @@ func TestWriteDenial(t *testing.T) {
 		retry      string
 		hasHeaders bool
 	}{
-		{"over limit", &admission.Denial{Resource: admission.ResourceAPI, Current: 3, Limit: 3, RetryAfter: 1500 * time.Millisecond}, 429, "2", true},
-		{"sub-second retry rounds up", &admission.Denial{Resource: admission.ResourceAPI, Current: 1, Limit: 1, RetryAfter: time.Millisecond}, 429, "1", true},
-		{"unavailable", &admission.Denial{Resource: admission.ResourceAPI, Unavailable: true, RetryAfter: time.Second}, 503, "1", false},
+		{"over limit", &admission.Denial{Resource: admission.ResourceAPI, Current: 3, Limit: 3, Wait: 1500 * time.Millisecond}, 429, "2", true},
+		{"sub-second retry rounds up", &admission.Denial{Resource: admission.ResourceAPI, Current: 1, Limit: 1, Wait: time.Millisecond}, 429, "1", true},
+		{"unavailable", &admission.Denial{Resource: admission.ResourceAPI, Unavailable: true, Wait: time.Second}, 503, "1", false},
 		{"other error", errors.New("boom"), 500, "", false},
 	}
 	for _, tc := range tests {

@@ -25,10 +25,11 @@ func Resources() []Resource { return admissionv1.Resources() }
 // Denial is the error returned when an account is over its limit for a
 // resource. REST answers it with 429, SIP with 503, both with Retry-After.
 type Denial struct {
-	Resource   Resource
-	Current    int64 // concurrency value when the request was refused
-	Limit      int64
-	RetryAfter time.Duration
+	Resource Resource
+	Current  int64 // concurrency value when the request was refused
+	Limit    int64
+	// Wait is how long to wait before retrying (Retry-After).
+	Wait time.Duration
 	// Unavailable is set when the admission plugin could not decide (down,
 	// restarting, too slow) and on_failure is "closed": answer 503 rather
 	// than 429, and Current/Limit carry no information.
@@ -37,7 +38,12 @@ type Denial struct {
 
 func (d *Denial) Error() string {
 	if d.Unavailable {
-		return fmt.Sprintf("%s admission unavailable (policy plugin down, failing closed); retry after %s", d.Resource, d.RetryAfter)
+		return fmt.Sprintf("%s admission unavailable (policy plugin down, failing closed); retry after %s", d.Resource, d.Wait)
 	}
-	return fmt.Sprintf("%s concurrency %d reached limit %d; retry after %s", d.Resource, d.Current, d.Limit, d.RetryAfter)
+	return fmt.Sprintf("%s concurrency %d reached limit %d; retry after %s", d.Resource, d.Current, d.Limit, d.Wait)
 }
+
+// RetryAfter is how long to wait before retrying: the signalling front ends
+// (SIP, WebRTC) detect a denial by this method, through an interface of
+// their own, instead of importing this package.
+func (d *Denial) RetryAfter() time.Duration { return d.Wait }
