@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
 )
@@ -38,8 +36,8 @@ type Invite struct {
 var ErrNoRoute = errors.New("sip: no route for the call")
 
 // CallRouter picks the account and application that take an inbound call and
-// admits it. Errors: ErrNoRoute → 404, *admission.Denial → 503 with
-// Retry-After, anything else → 500.
+// admits it. Errors: ErrNoRoute → 404, an error with RetryAfter (an
+// admission denial) → 503 with Retry-After, anything else → 500.
 type CallRouter interface {
 	RouteInvite(ctx context.Context, in Invite) (*calls.Call, error)
 }
@@ -267,12 +265,12 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 	call, err := s.calls.Router.RouteInvite(rctx, in)
 	rctx.cancel()
 	if err != nil {
-		var denial *admission.Denial
+		var denial retryLater
 		switch {
 		case errors.Is(err, ErrNoRoute):
 			s.respond(tx, req, 404, "Not Found")
 		case errors.As(err, &denial):
-			s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(admission.RetryAfterSeconds(denial))))
+			s.respond(tx, req, 503, "Service Unavailable", retryAfterHeader(denial))
 		default:
 			s.log.Error("call routing failed", "err", err)
 			s.respond(tx, req, 500, "Server Internal Error")

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/signaling/messaging"
 )
@@ -76,7 +74,7 @@ func (s *Server) handleMessage(req *sip.Request, tx responder) {
 	}
 	out, m, err := s.messages.Submit(ctx, messaging.Inbound{AccountSid: p.AccountSid, From: p.Identity,
 		User: req.Recipient.User, Host: strings.ToLower(req.Recipient.Host), ContentType: ct, Body: body})
-	var denial *admission.Denial
+	var denial retryLater
 	switch {
 	case err == nil:
 	case errors.Is(err, messaging.ErrTooLarge):
@@ -89,7 +87,7 @@ func (s *Server) handleMessage(req *sip.Request, tx responder) {
 		s.respond(tx, req, 404, "Not Found")
 		return
 	case errors.As(err, &denial):
-		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", strconv.Itoa(admission.RetryAfterSeconds(denial))))
+		s.respond(tx, req, 503, "Service Unavailable", retryAfterHeader(denial))
 		return
 	default:
 		s.log.Error("message failed", "from", p.Identity, "err", err)
