@@ -5,6 +5,8 @@ import (
 	"hash"
 	"strings"
 	"testing"
+
+	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 )
 
 func TestParseAuthorization(t *testing.T) {
@@ -56,7 +58,7 @@ func TestParseAuthorization(t *testing.T) {
 
 func TestQuoteRoundTrip(t *testing.T) {
 	for _, s := range []string{"plain", `with "quotes"`, `back\slash`, ""} {
-		got, err := parseAuthParams("x=" + quote(s))
+		got, err := parseAuthParams("x=" + sipmsg.Quote(s))
 		if err != nil || got["x"] != s {
 			t.Errorf("%q: got %q %v", s, got["x"], err)
 		}
@@ -87,7 +89,7 @@ func FuzzParseAuthorization(f *testing.F) {
 			// Re-rendering the params quoted must parse back to the same values.
 			var parts []string
 			for k, v := range a.Params {
-				parts = append(parts, k+"="+quote(v))
+				parts = append(parts, k+"="+sipmsg.Quote(v))
 			}
 			again, err := parseAuthorization("Digest " + strings.Join(parts, ", "))
 			if err != nil {

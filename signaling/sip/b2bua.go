@@ -15,6 +15,7 @@ import (
 
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
+	"github.com/parleyhq/parley/signaling/sip/internal/reqctx"
 )
 
 // Invite is what call routing knows of an authenticated inbound INVITE.
@@ -220,10 +221,10 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 	fromTrunk := s.trunk.trusts(sourceIP(req))
 	var p principal
 	if !fromTrunk {
-		ctx := requestContext()
+		ctx := reqctx.New()
 		var ok bool
 		p, ok = s.authenticate(ctx, req, tx, domain)
-		ctx.cancel()
+		ctx.Cancel()
 		if !ok {
 			return
 		}
@@ -261,9 +262,9 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 	if fromTrunk {
 		in.FromTrunk, in.From, in.To = true, callerNumber(req.From()), req.Recipient.User
 	}
-	rctx := requestContext()
+	rctx := reqctx.New()
 	call, err := s.calls.Router.RouteInvite(rctx, in)
-	rctx.cancel()
+	rctx.Cancel()
 	if err != nil {
 		var denial retryLater
 		switch {

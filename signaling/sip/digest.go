@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/presence"
+	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 )
 
 // Digest algorithms (RFC 7616 / RFC 8760).
@@ -132,9 +133,9 @@ func (n *nonces) sweep(now time.Time) {
 func challenge(realm, nonce, algorithm string, stale bool) string {
 	var b strings.Builder
 	b.WriteString("Digest realm=")
-	b.WriteString(quote(realm))
+	b.WriteString(sipmsg.Quote(realm))
 	b.WriteString(", nonce=")
-	b.WriteString(quote(nonce))
+	b.WriteString(sipmsg.Quote(nonce))
 	b.WriteString(", algorithm=")
 	b.WriteString(algorithm)
 	b.WriteString(`, qop="auth"`)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 )
 
 // fastTestFrom is the source fast-path tests read their messages from.
@@ -80,7 +82,7 @@ func checkFastRegister(t *testing.T, msg string, f *fastRegister) {
 	}
 	req.SetSource(fastTestFrom.String())
 	req.SetTransport("UDP")
-	if p := validateRequest(req); p != nil {
+	if p := sipmsg.Validate(req); p != nil {
 		t.Fatalf("fast path took a message validateRequest refuses (%d %s):\n%q", p.Code, p.Reason, msg)
 	}
 	if branch, _ := req.Via().Params.Get("branch"); branch != f.branch {

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 )
 
 // flowID names a connection: transport and the peer's address, exactly as
@@ -217,7 +219,7 @@ func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 				}
 			}
 		}
-		if reason := rawContentLengthProblem(b[:n]); reason != "" {
+		if reason := sipmsg.RawContentLengthProblem(b[:n]); reason != "" {
 			c.reject(c.PacketConn, addr, append([]byte(nil), b[:n]...), reason)
 			continue
 		}
@@ -247,7 +249,7 @@ func (c *udpConn) readBatched(b []byte) (int, net.Addr, error) {
 				continue
 			}
 			addr := net.UDPAddrFromAddrPort(ap)
-			if reason := rawContentLengthProblem(data); reason != "" {
+			if reason := sipmsg.RawContentLengthProblem(data); reason != "" {
 				c.reject(c.PacketConn, addr, append([]byte(nil), data...), reason)
 				continue
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/signaling/messaging"
+	"github.com/parleyhq/parley/signaling/sip/internal/reqctx"
 )
 
 // MessageSubmitter takes the messages clients send (messaging.Service
@@ -60,8 +61,8 @@ func (s *Server) handleMessage(req *sip.Request, tx responder) {
 		s.respond(tx, req, 400, "Request-URI Has No User")
 		return
 	}
-	ctx := requestContext()
-	defer ctx.cancel()
+	ctx := reqctx.New()
+	defer ctx.Cancel()
 	// A Digest sender is a user of its own domain (the From host, as for
 	// REGISTER); the recipient may be elsewhere (client:bob through us).
 	domain := strings.ToLower(req.From().Address.Host)

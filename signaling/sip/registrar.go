@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
+	"github.com/parleyhq/parley/signaling/sip/internal/reqctx"
+	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 )
 
 // principal is an authenticated user.
@@ -131,23 +134,23 @@ func (s *Server) authenticateWith(ctx context.Context, req authRequest, domain s
 				return principal{}, false
 			}
 			return fail(401, "Invalid Token ("+reason+")",
-				sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="invalid_token"`, quote(s.cfg.Realm))))
+				sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="invalid_token"`, sipmsg.Quote(s.cfg.Realm))))
 		}
 		if req.method == string(sip.MESSAGE) {
 			// A client may message with either grant: it is reachable, or it may call out.
 			if !claims.Grants.IncomingAllowed() && claims.Grants.OutgoingApplication() == "" {
 				return fail(403, "Token Grants Neither Incoming Nor Outgoing",
-					sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, quote(s.cfg.Realm))))
+					sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, sipmsg.Quote(s.cfg.Realm))))
 			}
 		} else if req.method == string(sip.INVITE) {
 			// Placing a call needs the outgoing grant; being reachable needs incoming.
 			if claims.Grants.OutgoingApplication() == "" {
 				return fail(403, "Token Does Not Allow Outgoing Calls",
-					sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, quote(s.cfg.Realm))))
+					sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, sipmsg.Quote(s.cfg.Realm))))
 			}
 		} else if !claims.Grants.IncomingAllowed() {
 			return fail(403, "Token Does Not Allow Incoming Calls",
-				sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, quote(s.cfg.Realm))))
+				sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, sipmsg.Quote(s.cfg.Realm))))
 		}
 		if !validIdentity(claims.Grants.Identity) {
 			return fail(403, "Token Has No Valid Identity")
@@ -311,8 +314,8 @@ func (s *Server) handleRegister(req *sip.Request, tx responder) {
 
 // register is the RFC 3261 §10.3 registrar.
 func (s *Server) register(r *regRequest) {
-	ctx := requestContext()
-	defer ctx.cancel()
+	ctx := reqctx.New()
+	defer ctx.Cancel()
 	domain := strings.ToLower(r.toHost)
 	p, ok := s.authenticateWith(ctx, r.auth, domain, func(code int, reason string, extra ...sip.Header) {
 		s.reply(r, code, reason, extra...)
@@ -420,7 +423,7 @@ func (s *Server) register(r *regRequest) {
 			v += ";q=" + strconv.FormatFloat(b.Q, 'f', -1, 64)
 		}
 		if b.InstanceID != "" {
-			v += ";+sip.instance=" + quote(b.InstanceID)
+			v += ";+sip.instance=" + sipmsg.Quote(b.InstanceID)
 			if b.RegID > 0 {
 				v += ";reg-id=" + strconv.Itoa(b.RegID)
 			}

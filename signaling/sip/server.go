@@ -22,8 +22,10 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
+	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 )
 
 // Credentials finds the Digest credential of a user of a SIP domain
@@ -532,7 +534,7 @@ func (s *Server) dispatch(h handler, req *sip.Request, tx responder) {
 	if req.IsAck() {
 		return
 	}
-	if p := validateRequest(req); p != nil {
+	if p := sipmsg.Validate(req); p != nil {
 		s.log.Debug("sip request rejected", "reason", p.Reason, "source", req.Source())
 		s.respond(tx, req, p.Code, p.Reason)
 		return
@@ -543,23 +545,7 @@ func (s *Server) dispatch(h handler, req *sip.Request, tx responder) {
 // response builds a response with our Server header, received on Via, and a
 // To tag, then extra.
 func (s *Server) response(req *sip.Request, code int, reason string, extra ...sip.Header) *sip.Response {
-	if via := req.Via(); via != nil {
-		src, _, err := net.SplitHostPort(req.Source())
-		if err == nil && src != via.Host && !via.Params.Has("received") {
-			via.Params.Add("received", src)
-		}
-	}
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	if to := res.To(); to != nil && code > 100 {
-		if _, ok := to.Params.Get("tag"); !ok {
-			to.Params.Add("tag", sip.GenerateTagN(16))
-		}
-	}
-	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
-	for _, h := range extra {
-		res.AppendHeader(h)
-	}
-	return res
+	return sipmsg.Response(req, code, reason, s.cfg.UserAgent, extra...)
 }
 
 func (s *Server) send(tx responder, res *sip.Response) {

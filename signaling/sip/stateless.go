@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 )
 
 // udpRegistrar answers REGISTER over UDP without sipgo's transaction layer.
@@ -324,7 +326,7 @@ func (u *udpRegistrar) process(w *regWorker, d datagram) {
 			u.forget(d)
 		}
 	}()
-	if reason := rawContentLengthProblem(d.data); reason != "" {
+	if reason := sipmsg.RawContentLengthProblem(d.data); reason != "" {
 		u.s.rejectDatagram(u.pc, net.UDPAddrFromAddrPort(d.from), d.data, reason)
 		return
 	}

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/pidf"
+	"github.com/parleyhq/parley/signaling/sip/internal/reqctx"
 )
 
 // subscription is one presence watcher dialog (RFC 6665, RFC 3856).
@@ -88,8 +90,8 @@ func (m *subscriptions) handleSubscribe(req *sip.Request, tx responder) {
 		s.respond(tx, req, 406, "Not Acceptable", sip.NewHeader("Accept", pidf.ContentType))
 		return
 	}
-	ctx := requestContext()
-	defer ctx.cancel()
+	ctx := reqctx.New()
+	defer ctx.Cancel()
 	from := req.From()
 	p, ok := s.authenticate(ctx, req, tx, strings.ToLower(from.Address.Host))
 	if !ok {

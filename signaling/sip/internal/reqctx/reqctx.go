@@ -1,4 +1,4 @@
-package sip
+package reqctx
 
 import (
 	"context"
@@ -6,17 +6,17 @@ import (
 	"time"
 )
 
-// requestTimeout bounds what one request's handling may wait for (the
-// database, mostly).
-const requestTimeout = 10 * time.Second
+// Timeout bounds what one request's handling may wait for (the database,
+// mostly).
+const Timeout = 10 * time.Second
 
-// reqContext is a request's context: it ends requestTimeout after the
-// request arrived, or when cancel is called. Unlike context.WithTimeout it
+// Context is a request's context: it ends Timeout after the request
+// arrived, or when Cancel is called. Unlike context.WithTimeout it
 // makes its timer only when something waits on it (Done or Err): a REGISTER
 // answered from memory (a cached signing key, the in-memory registry) never
 // does, and the timer and its context were a tenth of such a registration's
 // allocations, with a timer-heap insertion and deletion each.
-type reqContext struct {
+type Context struct {
 	deadline time.Time
 
 	mu       sync.Mutex
@@ -25,11 +25,12 @@ type reqContext struct {
 	canceled bool
 }
 
-func requestContext() *reqContext {
-	return &reqContext{deadline: time.Now().Add(requestTimeout)}
+// New returns the context of a request that has just arrived.
+func New() *Context {
+	return &Context{deadline: time.Now().Add(Timeout)}
 }
 
-func (c *reqContext) started() context.Context {
+func (c *Context) started() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx == nil {
@@ -42,19 +43,19 @@ func (c *reqContext) started() context.Context {
 }
 
 // Deadline implements context.Context.
-func (c *reqContext) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *Context) Deadline() (time.Time, bool) { return c.deadline, true }
 
 // Done implements context.Context.
-func (c *reqContext) Done() <-chan struct{} { return c.started().Done() }
+func (c *Context) Done() <-chan struct{} { return c.started().Done() }
 
 // Err implements context.Context.
-func (c *reqContext) Err() error { return c.started().Err() }
+func (c *Context) Err() error { return c.started().Err() }
 
 // Value implements context.Context: a request's context carries no values.
-func (c *reqContext) Value(any) any { return nil }
+func (c *Context) Value(any) any { return nil }
 
-// cancel ends the context and releases its timer, if it made one.
-func (c *reqContext) cancel() {
+// Cancel ends the context and releases its timer, if it made one.
+func (c *Context) Cancel() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.canceled = true

@@ -1,4 +1,4 @@
-package sip
+package reqctx
 
 import (
 	"context"
@@ -17,8 +17,8 @@ func TestReqContext(t *testing.T) {
 		}
 	}
 	t.Run("deadline", func(t *testing.T) {
-		c := &reqContext{deadline: time.Now().Add(30 * time.Millisecond)}
-		defer c.cancel()
+		c := &Context{deadline: time.Now().Add(30 * time.Millisecond)}
+		defer c.Cancel()
 		if d, ok := c.Deadline(); !ok || !d.Equal(c.deadline) {
 			t.Fatalf("Deadline() = %v, %v", d, ok)
 		}
@@ -34,8 +34,8 @@ func TestReqContext(t *testing.T) {
 		}
 	})
 	t.Run("cancel before anyone waits", func(t *testing.T) {
-		c := requestContext()
-		c.cancel()
+		c := New()
+		c.Cancel()
 		if c.ctx != nil {
 			t.Fatal("a timer was made though nothing waited")
 		}
@@ -44,13 +44,13 @@ func TestReqContext(t *testing.T) {
 		}
 	})
 	t.Run("cancel while waited on", func(t *testing.T) {
-		c := requestContext()
+		c := New()
 		if closed(c) || c.Err() != nil {
 			t.Fatal("done before its deadline")
 		}
 		child, stop := context.WithCancel(c)
 		defer stop()
-		c.cancel()
+		c.Cancel()
 		select {
 		case <-child.Done():
 		case <-time.After(2 * time.Second):

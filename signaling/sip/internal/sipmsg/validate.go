@@ -1,4 +1,4 @@
-package sip
+package sipmsg
 
 import (
 	"bytes"
@@ -8,8 +8,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// problem is why a request is refused before any handler sees it.
-type problem struct {
+// Problem is why a request is refused before any handler sees it.
+type Problem struct {
 	Code   int
 	Reason string
 }
@@ -20,25 +20,25 @@ var singleHeaderNames = [...]string{"Call-ID", "CSeq", "From", "To", "Max-Forwar
 // compact forms of singleHeaders that sipgo keeps under their short names.
 var compactAliases = map[string]string{"Event": "o"}
 
-// validateRequest applies the checks RFC 3261 asks of a UAS that sipgo's
+// Validate applies the checks RFC 3261 asks of a UAS that sipgo's
 // parser leaves to the application (RFC 4475 invalid messages). It returns
 // nil for an acceptable request.
-func validateRequest(req *sip.Request) *problem {
+func Validate(req *sip.Request) *Problem {
 	if req.Via() == nil {
-		return &problem{400, "Missing Via"}
+		return &Problem{400, "Missing Via"}
 	}
 	if req.From() == nil {
-		return &problem{400, "Missing From"}
+		return &Problem{400, "Missing From"}
 	}
 	if req.To() == nil {
-		return &problem{400, "Missing To"}
+		return &Problem{400, "Missing To"}
 	}
 	if req.CallID() == nil || strings.TrimSpace(string(*req.CallID())) == "" {
-		return &problem{400, "Missing Call-ID"}
+		return &Problem{400, "Missing Call-ID"}
 	}
 	cseq := req.CSeq()
 	if cseq == nil {
-		return &problem{400, "Missing CSeq"}
+		return &Problem{400, "Missing CSeq"}
 	}
 	// One pass over the headers (GetHeaders per name allocated and
 	// lower-cased each time); reported in singleHeaders order as before.
@@ -56,51 +56,51 @@ func validateRequest(req *sip.Request) *problem {
 	}
 	for i, n := range counts {
 		if n > 1 {
-			return &problem{400, "Duplicate " + singleHeaderNames[i] + " header"}
+			return &Problem{400, "Duplicate " + singleHeaderNames[i] + " header"}
 		}
 	}
 	if cseq.MethodName != req.Method {
-		return &problem{400, "CSeq method does not match request method"}
+		return &Problem{400, "CSeq method does not match request method"}
 	}
 	if cseq.SeqNo >= 1<<31 {
-		return &problem{400, "CSeq sequence number out of range"}
+		return &Problem{400, "CSeq sequence number out of range"}
 	}
 	if via := req.Via(); via.ProtocolName != "SIP" || via.ProtocolVersion != "2.0" {
-		return &problem{400, "Unsupported Via protocol"}
+		return &Problem{400, "Unsupported Via protocol"}
 	}
 	if req.SipVersion != "SIP/2.0" {
-		return &problem{505, "Version Not Supported"}
+		return &Problem{505, "Version Not Supported"}
 	}
 	switch strings.ToLower(req.Recipient.Scheme) {
 	case "sip", "sips":
 	default:
-		return &problem{416, "Unsupported URI Scheme"}
+		return &Problem{416, "Unsupported URI Scheme"}
 	}
 	if req.Recipient.Host == "" {
-		return &problem{400, "Request-URI has no host"}
+		return &Problem{400, "Request-URI has no host"}
 	}
 	if cl := req.ContentLength(); cl != nil && int(*cl) != len(req.Body()) {
-		return &problem{400, "Content-Length mismatch"}
+		return &Problem{400, "Content-Length mismatch"}
 	}
 	if len(req.Body()) > 0 && req.ContentType() == nil {
-		return &problem{400, "Body without Content-Type"}
+		return &Problem{400, "Body without Content-Type"}
 	}
 	if h := req.GetHeader("expires"); h != nil {
 		if _, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32); err != nil {
-			return &problem{400, "Invalid Expires"}
+			return &Problem{400, "Invalid Expires"}
 		}
 	}
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
-		return &problem{483, "Too Many Hops"}
+		return &Problem{483, "Too Many Hops"}
 	}
 	return nil
 }
 
-// rawContentLengthProblem inspects a datagram before sipgo parses it: sipgo
+// RawContentLengthProblem inspects a datagram before sipgo parses it: sipgo
 // silently drops a UDP request whose Content-Length exceeds its body, which
 // RFC 3261 §18.3 answers with 400. It returns "" when the datagram is fine
 // or not a request it can judge.
-func rawContentLengthProblem(b []byte) string {
+func RawContentLengthProblem(b []byte) string {
 	end := bytes.Index(b, []byte("\r\n\r\n"))
 	if end < 0 {
 		return ""
