@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/signaling/sip/sipauth"
 )
 
 // Config configures the SIP server. Addresses are host:port; an empty
@@ -86,6 +88,12 @@ type Config struct {
 	// Trunk is the SIP carrier for numbers (see Trunk).
 	Trunk Trunk `yaml:"trunk"`
 }
+
+// The Digest algorithms DigestAlgorithms may list.
+const (
+	AlgMD5    = sipauth.AlgMD5
+	AlgSHA256 = sipauth.AlgSHA256
+)
 
 // DefaultConfig returns the configuration `parley serve` starts from.
 func DefaultConfig() Config {
@@ -190,4 +198,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("sip config: no listener address")
 	}
 	return c, nil
+}
+
+// auth is what authentication takes of c (with its defaults filled in).
+func (c Config) auth() sipauth.Config {
+	return sipauth.Config{Realm: c.Realm, DigestAlgorithms: c.DigestAlgorithms, NonceTTL: c.NonceTTL,
+		AuthFailures: c.AuthFailures, AuthFailureWindow: c.AuthFailureWindow,
+		CredentialCacheTTL: c.CredentialCacheTTL, CredentialCacheSize: c.CredentialCacheSize,
+		CredentialIndexSize: c.CredentialIndexSize}
 }

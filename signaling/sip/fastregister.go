@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/parleyhq/parley/signaling/sip/sipauth"
 )
 
 // fastRegister is a REGISTER read straight from a datagram's bytes by
@@ -124,7 +126,7 @@ func parseFastRegister(data []byte, from netip.AddrPort, f *fastRegister) bool {
 	}
 	*f = fastRegister{}
 	r := &f.reg
-	r.auth = authRequest{method: "REGISTER", recipient: uri, recipientHost: ru.host, recipientPort: ru.port}
+	r.auth = sipauth.Request{Method: "REGISTER", Recipient: uri, RecipientHost: ru.host, RecipientPort: ru.port}
 	r.expires = -1
 	r.transport = "udp"
 	r.fast = f
@@ -230,11 +232,11 @@ func parseFastRegister(data []byte, from netip.AddrPort, f *fastRegister) bool {
 			r.contacts = f.contactBuf[:len(r.contacts)+1]
 			nparams += maxFastParams
 		case "authorization":
-			if len(r.auth.authorization) == len(f.authBuf) {
+			if len(r.auth.Authorization) == len(f.authBuf) {
 				return false
 			}
-			f.authBuf[len(r.auth.authorization)] = value
-			r.auth.authorization = f.authBuf[:len(r.auth.authorization)+1]
+			f.authBuf[len(r.auth.Authorization)] = value
+			r.auth.Authorization = f.authBuf[:len(r.auth.Authorization)+1]
 		case "user-agent":
 			if !once(&seen.userAgent) {
 				return false
@@ -254,7 +256,7 @@ func parseFastRegister(data []byte, from netip.AddrPort, f *fastRegister) bool {
 		return false
 	}
 	f.from = from
-	r.auth.source = from.String()
+	r.auth.Source = from.String()
 	return true
 }
 

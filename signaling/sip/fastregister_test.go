@@ -91,11 +91,11 @@ func checkFastRegister(t *testing.T, msg string, f *fastRegister) {
 	want := regRequestOf(req, nil)
 	got := f.reg
 	want.req, got.fast, got.tx = nil, nil, nil
-	if len(want.auth.authorization) == 0 {
-		want.auth.authorization = nil
+	if len(want.auth.Authorization) == 0 {
+		want.auth.Authorization = nil
 	}
-	if len(got.auth.authorization) == 0 {
-		got.auth.authorization = nil
+	if len(got.auth.Authorization) == 0 {
+		got.auth.Authorization = nil
 	}
 	if len(want.contacts) == 0 {
 		want.contacts = nil

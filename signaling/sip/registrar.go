@@ -3,7 +3,6 @@ package sip
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -13,21 +12,13 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/signaling/sip/internal/reqctx"
 	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
+	"github.com/parleyhq/parley/signaling/sip/sipauth"
 )
 
 // principal is an authenticated user.
-type principal struct {
-	AccountSid string
-	Identity   string // "sip:<user>@<domain>" or "client:<identity>"
-	Domain     string // Digest users
-	Username   string // Digest users
-	Bearer     bool
-	// OutgoingApp is a token user's voice.outgoing.application_sid.
-	OutgoingApp string
-}
+type principal = sipauth.Principal
 
 // ClientIdentity is the presence identity of an access-token user.
 func ClientIdentity(identity string) string { return "client:" + identity }
@@ -43,169 +34,12 @@ func sourceIP(req *sip.Request) string {
 	return h
 }
 
-func validIdentity(id string) bool {
-	if id == "" || len(id) > 256 {
-		return false
-	}
-	for _, c := range id {
-		if c < 0x20 || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// authRequest is what authentication reads of a request.
-type authRequest struct {
-	method        string
-	source        string // ip:port
-	authorization []string
-	// The Request-URI, as sipgo writes it, and its host and port: the
-	// Digest uri must name it.
-	recipient     string
-	recipientHost string
-	recipientPort int
-}
-
-func authRequestOf(req *sip.Request) authRequest {
-	hdrs := req.GetHeaders("authorization")
-	authz := make([]string, len(hdrs))
-	for i, h := range hdrs {
-		authz[i] = h.Value()
-	}
-	return authRequest{method: string(req.Method), source: req.Source(), authorization: authz,
-		recipient: req.Recipient.String(), recipientHost: req.Recipient.Host, recipientPort: req.Recipient.Port}
-}
-
 // authenticate checks the request's Authorization against domain (Digest)
 // or an access token (Bearer). When it returns false it has responded.
 func (s *Server) authenticate(ctx context.Context, req *sip.Request, tx responder, domain string) (principal, bool) {
-	return s.authenticateWith(ctx, authRequestOf(req), domain, func(code int, reason string, extra ...sip.Header) {
+	return s.auth.Authenticate(ctx, sipauth.RequestOf(req), domain, func(code int, reason string, extra ...sip.Header) {
 		s.respond(tx, req, code, reason, extra...)
 	})
-}
-
-// authenticateWith is authenticate for a request read by any parser; reply
-// answers it.
-func (s *Server) authenticateWith(ctx context.Context, req authRequest, domain string, reply func(code int, reason string, extra ...sip.Header)) (principal, bool) {
-	now := s.now()
-	ip := req.source
-	if h, _, err := net.SplitHostPort(ip); err == nil {
-		ip = h
-	}
-	if s.limiter.blocked(ip, now) {
-		reply(403, "Too Many Failed Authentications",
-			sip.NewHeader("Retry-After", strconv.Itoa(int(s.cfg.AuthFailureWindow.Seconds()))))
-		return principal{}, false
-	}
-	fail := func(code int, reason string, extra ...sip.Header) (principal, bool) {
-		s.limiter.fail(ip, now)
-		s.log.Info("sip authentication failed", "method", req.method, "source", req.source, "reason", reason)
-		reply(code, reason, extra...)
-		return principal{}, false
-	}
-	if len(req.authorization) == 0 {
-		s.challenge(reply, false)
-		return principal{}, false
-	}
-	var digest map[string]string
-	var bearer string
-	for _, v := range req.authorization {
-		a, err := parseAuthorization(v)
-		if err != nil {
-			return fail(400, "Malformed Authorization")
-		}
-		switch a.Scheme {
-		case "bearer":
-			bearer = a.Token
-		case "digest":
-			if a.Params["realm"] == s.cfg.Realm || digest == nil {
-				digest = a.Params
-			}
-		}
-	}
-	if bearer != "" {
-		claims, err := s.deps.Tokens.Verify(ctx, bearer)
-		if err != nil {
-			reason := accesstoken.Reason(err)
-			if reason == "key_lookup" || reason == "" {
-				s.log.Error("sip token verification failed", "error", err)
-				reply(500, "Server Internal Error")
-				return principal{}, false
-			}
-			return fail(401, "Invalid Token ("+reason+")",
-				sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="invalid_token"`, sipmsg.Quote(s.cfg.Realm))))
-		}
-		if req.method == string(sip.MESSAGE) {
-			// A client may message with either grant: it is reachable, or it may call out.
-			if !claims.Grants.IncomingAllowed() && claims.Grants.OutgoingApplication() == "" {
-				return fail(403, "Token Grants Neither Incoming Nor Outgoing",
-					sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, sipmsg.Quote(s.cfg.Realm))))
-			}
-		} else if req.method == string(sip.INVITE) {
-			// Placing a call needs the outgoing grant; being reachable needs incoming.
-			if claims.Grants.OutgoingApplication() == "" {
-				return fail(403, "Token Does Not Allow Outgoing Calls",
-					sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, sipmsg.Quote(s.cfg.Realm))))
-			}
-		} else if !claims.Grants.IncomingAllowed() {
-			return fail(403, "Token Does Not Allow Incoming Calls",
-				sip.NewHeader("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%s, error="insufficient_scope"`, sipmsg.Quote(s.cfg.Realm))))
-		}
-		if !validIdentity(claims.Grants.Identity) {
-			return fail(403, "Token Has No Valid Identity")
-		}
-		return principal{AccountSid: claims.AccountSid, Identity: ClientIdentity(claims.Grants.Identity), Bearer: true,
-			OutgoingApp: claims.Grants.OutgoingApplication()}, true
-	}
-	if digest == nil {
-		s.challenge(reply, false)
-		return principal{}, false
-	}
-	if digest["realm"] != s.cfg.Realm {
-		s.challenge(reply, false)
-		return principal{}, false
-	}
-	if u := digest["uri"]; !strings.EqualFold(strings.TrimSpace(u), req.recipient) {
-		var parsed sip.Uri
-		// Some clients (SIPp) put the address they sent to in the digest uri.
-		perr := sip.ParseUri(u, &parsed)
-		sameURI := strings.EqualFold(parsed.Host, req.recipientHost) && parsed.Port == req.recipientPort
-		if perr != nil || !sameURI && !s.isOurAddress(parsed.Host, parsed.Port) {
-			s.log.Info("sip digest uri mismatch", "uri", u, "request_uri", req.recipient)
-			return fail(400, "Digest URI Does Not Match Request-URI")
-		}
-	}
-	username := digest["username"]
-	cred, err := s.credential(ctx, domain, username, now)
-	switch {
-	case errors.Is(err, presence.ErrUnknownDomain):
-		return fail(403, "Domain Not Served")
-	case errors.Is(err, presence.ErrRegistrationDisabled):
-		return fail(403, "Registration Disabled")
-	case errors.Is(err, presence.ErrUnknownUser):
-		return fail(403, "Forbidden")
-	case err != nil:
-		s.log.Error("sip credential lookup failed", "domain", domain, "error", err)
-		reply(500, "Server Internal Error")
-		return principal{}, false
-	}
-	err = s.nonces.verifyDigest(digest, cred, digestRequest{Method: req.method, Realm: s.cfg.Realm, Now: now})
-	switch {
-	case err == nil:
-	case errors.Is(err, errDigestStale), errors.Is(err, errDigestNonce):
-		// Right password with an old nonce, or a nonce from before a restart:
-		// let the client retry without asking its user.
-		s.challenge(reply, true)
-		return principal{}, false
-	case errors.Is(err, errDigestReplay):
-		return fail(403, "Nonce Replayed")
-	case errors.Is(err, errDigestParams), errors.Is(err, errDigestAlgorithm):
-		return fail(400, "Bad Digest Credentials")
-	default:
-		return fail(403, "Forbidden")
-	}
-	return principal{AccountSid: cred.AccountSid, Identity: SIPIdentity(username, domain), Domain: strings.ToLower(domain), Username: username}, true
 }
 
 // isOurAddress reports whether host:port (an IP literal) is one of our listeners.
@@ -227,16 +61,6 @@ func (s *Server) isOurAddress(host string, port int) bool {
 	return false
 }
 
-// challenge answers 401 with one Digest challenge per configured algorithm.
-func (s *Server) challenge(reply func(code int, reason string, extra ...sip.Header), stale bool) {
-	nonce := s.nonces.issue(s.now())
-	hdrs := make([]sip.Header, 0, len(s.cfg.DigestAlgorithms))
-	for _, alg := range s.cfg.DigestAlgorithms {
-		hdrs = append(hdrs, sip.NewHeader("WWW-Authenticate", challenge(s.cfg.Realm, nonce, alg, stale)))
-	}
-	reply(401, "Unauthorized", hdrs...)
-}
-
 func headerParam(p sip.HeaderParams, name string) (string, bool) {
 	for _, kv := range p {
 		if strings.EqualFold(kv.K, name) {
@@ -249,7 +73,7 @@ func headerParam(p sip.HeaderParams, name string) (string, bool) {
 // regRequest is what the registrar reads of a REGISTER: from sipgo's parse
 // (regRequestOf), or straight from a datagram's bytes (parseFastRegister).
 type regRequest struct {
-	auth           authRequest
+	auth           sipauth.Request
 	toUser, toHost string
 	expires        int // the Expires header; -1 when there is none
 	contacts       []regContact
@@ -275,7 +99,7 @@ type regContact struct {
 }
 
 func regRequestOf(req *sip.Request, tx responder) regRequest {
-	r := regRequest{auth: authRequestOf(req), expires: -1, callID: string(*req.CallID()), cseq: req.CSeq().SeqNo, req: req, tx: tx}
+	r := regRequest{auth: sipauth.RequestOf(req), expires: -1, callID: string(*req.CallID()), cseq: req.CSeq().SeqNo, req: req, tx: tx}
 	to := req.To()
 	r.toUser, r.toHost = to.Address.User, to.Address.Host
 	if h := req.GetHeader("expires"); h != nil {
@@ -317,7 +141,7 @@ func (s *Server) register(r *regRequest) {
 	ctx := reqctx.New()
 	defer ctx.Cancel()
 	domain := strings.ToLower(r.toHost)
-	p, ok := s.authenticateWith(ctx, r.auth, domain, func(code int, reason string, extra ...sip.Header) {
+	p, ok := s.auth.Authenticate(ctx, r.auth, domain, func(code int, reason string, extra ...sip.Header) {
 		s.reply(r, code, reason, extra...)
 	})
 	if !ok {
@@ -375,7 +199,7 @@ func (s *Server) register(r *regRequest) {
 			q = f
 		}
 		b := presence.Binding{Key: c.uri, Contact: c.uri, Q: q, Expires: now.Add(time.Duration(exp) * time.Second),
-			Transport: transport, Source: r.auth.source, Local: local, FlowID: flow, UserAgent: ua}
+			Transport: transport, Source: r.auth.Source, Local: local, FlowID: flow, UserAgent: ua}
 		if inst, ok := headerParam(c.params, "+sip.instance"); ok {
 			b.InstanceID = strings.Trim(inst, `"`)
 			if v, ok := headerParam(c.params, "reg-id"); ok {

@@ -24,22 +24,17 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
+	"github.com/parleyhq/parley/signaling/sip/sipauth"
 )
 
 // Credentials finds the Digest credential of a user of a SIP domain
-// (server/store implements it). Errors wrap presence.ErrUnknownDomain,
-// presence.ErrRegistrationDisabled or presence.ErrUnknownUser when the user
-// cannot register.
-type Credentials interface {
-	DigestCredential(ctx context.Context, domain, username string) (presence.DigestCredential, error)
-}
+// (server/store implements it; see sipauth.Credentials). When it is a
+// sipauth.DomainCredentialSource too, whole domains are held in memory.
+type Credentials = sipauth.Credentials
 
 // TokenVerifier checks access tokens (*accesstoken.Verifier implements it).
-type TokenVerifier interface {
-	Verify(ctx context.Context, token string) (accesstoken.Claims, error)
-}
+type TokenVerifier = sipauth.TokenVerifier
 
 // Deps are the server's collaborators.
 type Deps struct {
@@ -67,12 +62,9 @@ type Server struct {
 	ua      *sipgo.UserAgent
 	srv     *sipgo.Server
 	client  *sipgo.Client
-	nonces  *nonces
-	limiter *failLimiter
+	auth    *sipauth.Authenticator
 	tlsConf *tls.Config
 	subs    *subscriptions
-	creds   *credCache
-	credIdx *credIndex    // nil when Credentials cannot list domains or the cache is off
 	trunk   *trunk        // the carrier for numbers; never nil after New
 	udpReg  *udpRegistrar // nil with Config.UDPRegisterTransactions
 
@@ -135,17 +127,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, deps: deps, now: deps.Now,
-		log:     deps.Logger.With("component", "sip"),
-		nonces:  newNonces(cfg.NonceTTL),
-		limiter: newFailLimiter(cfg.AuthFailures, cfg.AuthFailureWindow),
-		addrs:   map[string]net.Addr{},
-		closed:  make(chan struct{}),
-		flows:   map[string]struct{}{},
+		log:    deps.Logger.With("component", "sip"),
+		addrs:  map[string]net.Addr{},
+		closed: make(chan struct{}),
+		flows:  map[string]struct{}{},
 	}
-	gen := new(atomic.Uint64)
-	s.creds = newCredCache(cfg.CredentialCacheTTL, cfg.CredentialCacheSize, gen)
-	if src, ok := deps.Credentials.(DomainCredentialSource); ok && cfg.CredentialCacheTTL > 0 && cfg.CredentialIndexSize > 0 {
-		s.credIdx = newCredIndex(src, cfg.CredentialCacheTTL, cfg.CredentialIndexSize, gen, s.now, s.log.Warn)
+	if s.auth, err = sipauth.New(cfg.auth(), sipauth.Deps{Credentials: deps.Credentials, Tokens: deps.Tokens,
+		Logger: s.log, Now: s.now, OurAddress: s.isOurAddress}); err != nil {
+		return nil, err
 	}
 	if s.trunk, err = parseTrunk(cfg.Trunk); err != nil {
 		return nil, err
@@ -327,9 +316,7 @@ func (s *Server) Run(ctx context.Context) error {
 	stopEvents := s.subs.watch()
 	defer stopEvents()
 	go s.sweepLoop(ctx)
-	if s.credIdx != nil {
-		go s.credIdx.preload(ctx)
-	}
+	go s.auth.Preload(ctx)
 	s.log.Info("sip listening", "addrs", s.describeAddrs())
 	var err error
 	select {
@@ -368,18 +355,21 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			now := s.now()
-			s.nonces.sweep(now)
-			s.limiter.sweep(now)
+			s.auth.Sweep(now)
 			s.subs.expire(ctx, now)
 			if s.udpReg != nil {
 				s.udpReg.sweep(now)
 			}
-			if s.credIdx != nil {
-				s.credIdx.sweep(now)
-			}
 		}
 	}
 }
+
+// ForgetCredentials drops cached and indexed Digest credentials; call it
+// after SIP credentials, credential lists or domains change so the change
+// applies at once instead of after Config.CredentialCacheTTL. Domains in the
+// credential index are reloaded in the background; until then their
+// lookups go to the database.
+func (s *Server) ForgetCredentials() { s.auth.ForgetCredentials() }
 
 // Close stops the listeners and closes every connection. Bindings are kept:
 // connections closed by shutdown do not mark anyone offline.

@@ -409,7 +409,7 @@ func (u *udpRegistrar) processFast(w *regWorker, d datagram) bool {
 	tx := &f.tx
 	f.reg.tx = tx
 	var handle bool
-	tx.key, tx.remember, handle = u.txOf(d, f.branch, len(f.reg.auth.authorization) > 0)
+	tx.key, tx.remember, handle = u.txOf(d, f.branch, len(f.reg.auth.Authorization) > 0)
 	if !handle {
 		return true
 	}

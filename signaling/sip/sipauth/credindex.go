@@ -1,4 +1,4 @@
-package sip
+package sipauth
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 // DomainCredentialSource is implemented by Credentials that can read a whole
 // SIP domain at once (server/store's SIPCredentials does). With it the
-// registrar keeps an in-memory credential index per domain (credIndex), so
+// Authenticator keeps an in-memory credential index per domain (credIndex), so
 // that a first REGISTER of a user costs no database query.
 type DomainCredentialSource interface {
 	// DomainDigestCredentials calls each once per username of domain and
@@ -31,9 +31,10 @@ type DomainCredentialSource interface {
 // accepts registrations, otherwise at the first REGISTER to it) and
 // replaced:
 //
-//   - at once after forget (Server.ForgetCredentials, which the REST API and
-//     the CLI, through the control socket, call after every change to
-//     domains, credential lists, mappings or credentials): every snapshot
+//   - at once after forget (Authenticator.ForgetCredentials, through sip's
+//     Server.ForgetCredentials, which the REST API and the CLI, through the
+//     control socket, call after every change to domains, credential
+//     lists, mappings or credentials): every snapshot
 //     taken before is unusable from that moment, and lookups go to the
 //     database (through credCache) until the domain is reloaded;
 //   - when older than maxAge (Config.CredentialCacheTTL): changes nobody
@@ -118,7 +119,7 @@ func (x *credIndex) lookup(domain, user string, now time.Time) (cred presence.Di
 	}
 	// Only hits are answered here. A miss (unknown user or domain,
 	// registration disabled) goes to the database through credCache, as
-	// before the index: a user added without Server.ForgetCredentials being
+	// before the index: a user added without ForgetCredentials being
 	// called can still register, and floods of wrong names are what the
 	// failed-authentication limit is for.
 	if age >= x.maxAge || d.tooBig || d.err != nil || !found {

@@ -1,4 +1,4 @@
-package sip
+package sipauth
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // short time so that a REGISTER does not cost a database query: at
 // thousands of registrations per second the SQLite lookup was the largest
 // cost of the registrar. Changes to credentials take effect after ttl, or at
-// once through Server.ForgetCredentials.
+// once through Authenticator.ForgetCredentials.
 type credCache struct {
 	ttl time.Duration
 	max int
@@ -97,23 +97,4 @@ func (c *credCache) forget() {
 	c.mu.Lock()
 	c.m = map[credKey]credEntry{}
 	c.mu.Unlock()
-}
-
-// ForgetCredentials drops cached and indexed Digest credentials; call it
-// after SIP credentials, credential lists or domains change so the change
-// applies at once instead of after Config.CredentialCacheTTL. Domains in the
-// credential index are reloaded in the background; until then their
-// lookups go to the database.
-func (s *Server) ForgetCredentials() { s.creds.forget() }
-
-// credential finds the Digest credential of user in domain: from the
-// credential index when the domain is loaded, else from the database
-// through credCache.
-func (s *Server) credential(ctx context.Context, domain, user string, now time.Time) (presence.DigestCredential, error) {
-	if s.credIdx != nil {
-		if cred, err, ok := s.credIdx.lookup(domain, user, now); ok {
-			return cred, err
-		}
-	}
-	return s.creds.lookup(ctx, s.deps.Credentials, domain, user, now)
 }
