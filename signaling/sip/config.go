@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleyhq/parley/signaling/sip/registrar"
 	"github.com/parleyhq/parley/signaling/sip/sipauth"
 )
 
@@ -206,4 +207,9 @@ func (c Config) auth() sipauth.Config {
 		AuthFailures: c.AuthFailures, AuthFailureWindow: c.AuthFailureWindow,
 		CredentialCacheTTL: c.CredentialCacheTTL, CredentialCacheSize: c.CredentialCacheSize,
 		CredentialIndexSize: c.CredentialIndexSize}
+}
+
+// registrar is what the registrar takes of c (with its defaults filled in).
+func (c Config) registrar() registrar.Config {
+	return registrar.Config{MinExpires: c.MinExpires, MaxExpires: c.MaxExpires, DefaultExpires: c.DefaultExpires}
 }

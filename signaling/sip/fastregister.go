@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/parleyhq/parley/signaling/sip/registrar"
 	"github.com/parleyhq/parley/signaling/sip/sipauth"
 )
 
@@ -28,8 +29,9 @@ import (
 //
 // A worker reads every request into the same fastRegister: nothing may keep
 // a pointer into it once the request is answered (its strings may be kept).
+// Its reply answers the request it holds.
 type fastRegister struct {
-	reg  regRequest
+	reg  registrar.Request
 	tx   statelessTx
 	from netip.AddrPort
 
@@ -42,7 +44,7 @@ type fastRegister struct {
 	cseq    string // the CSeq value, as sent
 	branch  string // the first Via's branch
 
-	contactBuf [maxFastContacts]regContact
+	contactBuf [maxFastContacts]registrar.Contact
 	paramBuf   [maxFastContacts * maxFastParams]sip.HeaderKV
 	authBuf    [2]string
 }
@@ -52,6 +54,12 @@ const (
 	maxFastContacts = 2
 	maxFastParams   = 8
 )
+
+// reply answers the request f holds (a registrar.ReplyFunc; the worker
+// makes the method value once, not per request).
+func (f *fastRegister) reply(code int, reason string, extra ...sip.Header) {
+	f.tx.replyFast(f, code, reason, extra)
+}
 
 // fastVia is the first Via: where a response goes, and what it fills in.
 type fastVia struct {
@@ -126,10 +134,9 @@ func parseFastRegister(data []byte, from netip.AddrPort, f *fastRegister) bool {
 	}
 	*f = fastRegister{}
 	r := &f.reg
-	r.auth = sipauth.Request{Method: "REGISTER", Recipient: uri, RecipientHost: ru.host, RecipientPort: ru.port}
-	r.expires = -1
-	r.transport = "udp"
-	r.fast = f
+	r.Auth = sipauth.Request{Method: "REGISTER", Recipient: uri, RecipientHost: ru.host, RecipientPort: ru.port}
+	r.Expires = -1
+	r.Transport = "udp"
 	var seen struct{ from, to, callID, cseq, maxForwards, contentLength, expires, userAgent bool }
 	once := func(b *bool) bool {
 		if *b {
@@ -189,12 +196,12 @@ func parseFastRegister(data []byte, from netip.AddrPort, f *fastRegister) bool {
 			for _, kv := range params[:n] {
 				f.toTag = f.toTag || kv.K == "tag"
 			}
-			f.toHdr, r.toUser, r.toHost = value, u.user, u.host
+			f.toHdr, r.ToUser, r.ToHost = value, u.user, u.host
 		case "call-id":
 			if !once(&seen.callID) || value == "" || strings.ContainsAny(value, " \t,") {
 				return false
 			}
-			r.callID = strings.Clone(value)
+			r.CallID = strings.Clone(value)
 		case "cseq":
 			num, method, ok := strings.Cut(value, " ")
 			if !once(&seen.cseq) || !ok || method != "REGISTER" {
@@ -204,7 +211,7 @@ func parseFastRegister(data []byte, from netip.AddrPort, f *fastRegister) bool {
 			if !ok {
 				return false
 			}
-			f.cseq, r.cseq = value, uint32(n)
+			f.cseq, r.CSeq = value, uint32(n)
 		case "max-forwards":
 			if n, ok := plainUint(value, 1<<31); !once(&seen.maxForwards) || !ok || n == 0 {
 				return false
@@ -218,9 +225,9 @@ func parseFastRegister(data []byte, from netip.AddrPort, f *fastRegister) bool {
 			if !once(&seen.expires) || !ok {
 				return false
 			}
-			r.expires = int(min(n, 1<<31))
+			r.Expires = int(min(n, 1<<31))
 		case "contact":
-			if len(r.contacts) == maxFastContacts {
+			if len(r.Contacts) == maxFastContacts {
 				return false
 			}
 			params := f.paramBuf[nparams : nparams+maxFastParams]
@@ -228,20 +235,20 @@ func parseFastRegister(data []byte, from netip.AddrPort, f *fastRegister) bool {
 			if !ok {
 				return false
 			}
-			f.contactBuf[len(r.contacts)] = regContact{uri: strings.Clone(u.text), params: params[:n:n]}
-			r.contacts = f.contactBuf[:len(r.contacts)+1]
+			f.contactBuf[len(r.Contacts)] = registrar.Contact{URI: strings.Clone(u.text), Params: params[:n:n]}
+			r.Contacts = f.contactBuf[:len(r.Contacts)+1]
 			nparams += maxFastParams
 		case "authorization":
-			if len(r.auth.Authorization) == len(f.authBuf) {
+			if len(r.Auth.Authorization) == len(f.authBuf) {
 				return false
 			}
-			f.authBuf[len(r.auth.Authorization)] = value
-			r.auth.Authorization = f.authBuf[:len(r.auth.Authorization)+1]
+			f.authBuf[len(r.Auth.Authorization)] = value
+			r.Auth.Authorization = f.authBuf[:len(r.Auth.Authorization)+1]
 		case "user-agent":
 			if !once(&seen.userAgent) {
 				return false
 			}
-			r.userAgent = strings.Clone(value)
+			r.UserAgent = strings.Clone(value)
 		default:
 			if fastRefused[name] {
 				return false
@@ -256,7 +263,7 @@ func parseFastRegister(data []byte, from netip.AddrPort, f *fastRegister) bool {
 		return false
 	}
 	f.from = from
-	r.auth.Source = from.String()
+	r.Auth.Source = from.String()
 	return true
 }
 
@@ -497,7 +504,7 @@ func renderFast(buf *bytes.Buffer, f *fastRegister, code int, reason, server str
 		buf.WriteString(sip.GenerateTagN(16))
 	}
 	buf.WriteString("\r\nCall-ID: ")
-	buf.WriteString(f.reg.callID)
+	buf.WriteString(f.reg.CallID)
 	buf.WriteString("\r\nCSeq: ")
 	buf.WriteString(f.cseq)
 	buf.WriteString("\r\n")

@@ -25,6 +25,7 @@ import (
 
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
+	"github.com/parleyhq/parley/signaling/sip/registrar"
 	"github.com/parleyhq/parley/signaling/sip/sipauth"
 )
 
@@ -63,6 +64,7 @@ type Server struct {
 	srv     *sipgo.Server
 	client  *sipgo.Client
 	auth    *sipauth.Authenticator
+	reg     *registrar.Registrar
 	tlsConf *tls.Config
 	subs    *subscriptions
 	trunk   *trunk        // the carrier for numbers; never nil after New
@@ -89,25 +91,6 @@ type Server struct {
 
 	messages   MessageSubmitter // nil: MESSAGE is not served (see EnableMessages)
 	maxMessage int
-
-	date atomic.Pointer[httpDate] // the last Date header value, per second
-}
-
-type httpDate struct {
-	sec   int64
-	value string
-}
-
-// dateValue is now as a Date header value (RFC 3261 §20.17), formatted
-// once per second rather than once per response.
-func (s *Server) dateValue(now time.Time) string {
-	sec := now.Unix()
-	if d := s.date.Load(); d != nil && d.sec == sec {
-		return d.value
-	}
-	d := &httpDate{sec: sec, value: now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")}
-	s.date.Store(d)
-	return d.value
 }
 
 // New creates a server. It binds nothing until Listen or Run.
@@ -136,6 +119,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		Logger: s.log, Now: s.now, OurAddress: s.isOurAddress}); err != nil {
 		return nil, err
 	}
+	if s.reg, err = registrar.New(cfg.registrar(), registrar.Deps{Auth: s.auth, Registry: deps.Registry,
+		Logger: s.log, Now: s.now, Registered: deps.Registered, Local: s.localAddr, FlowAlive: s.flowAlive}); err != nil {
+		return nil, err
+	}
 	if s.trunk, err = parseTrunk(cfg.Trunk); err != nil {
 		return nil, err
 	}
@@ -149,6 +136,14 @@ func (s *Server) Addr(transport string) net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.addrs[transport]
+}
+
+// localAddr is the bound address of a transport's listener, or "".
+func (s *Server) localAddr(transport string) string {
+	if a := s.Addr(transport); a != nil {
+		return a.String()
+	}
+	return ""
 }
 
 // Listen binds every configured listener. Run calls it when needed; calling
@@ -425,6 +420,14 @@ func requestFlow(req *sip.Request) (transport, flow string) {
 		flow = flowID(transport, req.Source())
 	}
 	return transport, flow
+}
+
+func sourceIP(req *sip.Request) string {
+	h, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return req.Source()
+	}
+	return h
 }
 
 // route points req at binding b: over the connection b registered on when

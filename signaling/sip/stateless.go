@@ -12,7 +12,9 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/parleyhq/parley/signaling/sip/internal/reqctx"
 	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
+	"github.com/parleyhq/parley/signaling/sip/registrar"
 )
 
 // udpRegistrar answers REGISTER over UDP without sipgo's transaction layer.
@@ -97,12 +99,19 @@ func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
 type regWorker struct {
 	parser *sip.Parser
 	fast   fastRegister
+	reply  registrar.ReplyFunc // fast.reply, made once
 	// out collects the responses to a batch, sent together when it is done.
 	out []outDatagram
 }
 
-func (u *udpRegistrar) worker() {
+func newRegWorker() *regWorker {
 	w := &regWorker{parser: sip.NewParser()}
+	w.reply = w.fast.reply
+	return w
+}
+
+func (u *udpRegistrar) worker() {
+	w := newRegWorker()
 	for {
 		select {
 		case batch := <-u.work:
@@ -407,19 +416,20 @@ func (u *udpRegistrar) processFast(w *regWorker, d datagram) bool {
 	f := &w.fast
 	f.tx = statelessTx{u: u, w: w, fast: f, from: d.from}
 	tx := &f.tx
-	f.reg.tx = tx
 	var handle bool
-	tx.key, tx.remember, handle = u.txOf(d, f.branch, len(f.reg.auth.Authorization) > 0)
+	tx.key, tx.remember, handle = u.txOf(d, f.branch, len(f.reg.Auth.Authorization) > 0)
 	if !handle {
 		return true
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			u.s.log.Error("sip handler panic", "method", "REGISTER", "panic", r)
-			u.s.reply(&f.reg, 500, "Server Internal Error")
+			w.reply(500, "Server Internal Error")
 		}
 	}()
-	u.s.register(&f.reg)
+	ctx := reqctx.New()
+	defer ctx.Cancel()
+	u.s.reg.Register(ctx, &f.reg, w.reply)
 	return tx.remember
 }
 

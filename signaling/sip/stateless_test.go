@@ -116,7 +116,7 @@ func TestStatelessUDPRegisterCopiesWhileQueued(t *testing.T) {
 	from := client.LocalAddr().(*net.UDPAddr).AddrPort()
 	// A registrar with no workers: what take queues stays queued.
 	u := &udpRegistrar{s: e.srv, pc: pc, uc: pc, keep: sip.Timer_J, seen: map[txKey]sentResponse{}}
-	w := &regWorker{parser: sip.NewParser()}
+	w := newRegWorker()
 	read := func() string {
 		t.Helper()
 		buf := make([]byte, 4096)
