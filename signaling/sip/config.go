@@ -73,7 +73,7 @@ type Config struct {
 	CredentialIndexSize int `yaml:"credential_index_size"`
 
 	// UDPRegisterTransactions sends UDP REGISTERs through sipgo's transaction
-	// layer instead of the stateless path (see udpRegistrar); the stateless
+	// layer instead of the stateless path (package udpreg); the stateless
 	// path is the default because it needs a fraction of the memory.
 	UDPRegisterTransactions bool `yaml:"udp_register_transactions"`
 

@@ -6,11 +6,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 )
 
 // flowID names a connection: transport and the peer's address, exactly as
@@ -165,100 +162,4 @@ func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.onClose)
 	return err
-}
-
-// udpConn answers datagrams sipgo would drop silently but RFC 3261 answers
-// with 400 (Content-Length larger than the body), and hands REGISTERs to the
-// stateless path before sipgo sees them.
-type udpConn struct {
-	net.PacketConn
-	reject func(pc net.PacketConn, addr net.Addr, data []byte, reason string)
-	// take, when set, may consume a datagram (the stateless REGISTER path);
-	// data is only valid during the call.
-	take func(data []byte, from netip.AddrPort) bool
-	// flush, when set, hands on what take took; ReadFrom calls it before
-	// it waits for more datagrams or returns one to sipgo.
-	flush func()
-	// batch reads many datagrams per system call (Linux, with take set).
-	batch *batchReader
-}
-
-func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	if c.batch != nil {
-		return c.readBatched(b)
-	}
-	uc, _ := c.PacketConn.(*net.UDPConn)
-	for {
-		var n int
-		var addr net.Addr
-		var err error
-		if uc != nil && c.take != nil {
-			// No address allocation for the datagrams taken.
-			var ap netip.AddrPort
-			n, ap, err = uc.ReadFromUDPAddrPort(b)
-			if err != nil || n == 0 {
-				return n, nil, err
-			}
-			// Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d; the
-			// rest of the server (Source, bindings) uses a.b.c.d.
-			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-			if c.take(b[:n], ap) {
-				c.flushTaken()
-				continue
-			}
-			addr = net.UDPAddrFromAddrPort(ap)
-		} else {
-			n, addr, err = c.PacketConn.ReadFrom(b)
-			if err != nil || n == 0 {
-				return n, addr, err
-			}
-			if c.take != nil {
-				if ua, ok := addr.(*net.UDPAddr); ok && c.take(b[:n], netip.AddrPortFrom(ua.AddrPort().Addr().Unmap(), ua.AddrPort().Port())) {
-					c.flushTaken()
-					continue
-				}
-			}
-		}
-		if reason := sipmsg.RawContentLengthProblem(b[:n]); reason != "" {
-			c.reject(c.PacketConn, addr, append([]byte(nil), b[:n]...), reason)
-			continue
-		}
-		return n, addr, err
-	}
-}
-
-func (c *udpConn) flushTaken() {
-	if c.flush != nil {
-		c.flush()
-	}
-}
-
-// readBatched is ReadFrom through the batch reader: the REGISTERs of a
-// batch go to take, and are handed on together; the other datagrams are
-// returned to sipgo one by one.
-func (c *udpConn) readBatched(b []byte) (int, net.Addr, error) {
-	for {
-		for c.batch.next < c.batch.n {
-			i := c.batch.next
-			c.batch.next++
-			data, ap, err := c.batch.datagram(i)
-			if err != nil || len(data) == 0 {
-				continue // truncated (larger than any UDP datagram), or empty
-			}
-			if c.take(data, ap) {
-				continue
-			}
-			addr := net.UDPAddrFromAddrPort(ap)
-			if reason := sipmsg.RawContentLengthProblem(data); reason != "" {
-				c.reject(c.PacketConn, addr, append([]byte(nil), data...), reason)
-				continue
-			}
-			c.flushTaken()
-			return copy(b, data), addr, nil
-		}
-		c.flushTaken()
-		if err := c.batch.read(); err != nil {
-			return 0, nil, err
-		}
-	}
 }

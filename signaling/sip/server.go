@@ -27,6 +27,7 @@ import (
 	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 	"github.com/parleyhq/parley/signaling/sip/registrar"
 	"github.com/parleyhq/parley/signaling/sip/sipauth"
+	"github.com/parleyhq/parley/signaling/sip/udpreg"
 )
 
 // Credentials finds the Digest credential of a user of a SIP domain
@@ -67,8 +68,8 @@ type Server struct {
 	reg     *registrar.Registrar
 	tlsConf *tls.Config
 	subs    *subscriptions
-	trunk   *trunk        // the carrier for numbers; never nil after New
-	udpReg  *udpRegistrar // nil with Config.UDPRegisterTransactions
+	trunk   *trunk            // the carrier for numbers; never nil after New
+	udpReg  *udpreg.Stateless // nil with Config.UDPRegisterTransactions
 
 	mu       sync.Mutex
 	listened bool
@@ -202,13 +203,9 @@ func (s *Server) Listen() (err error) {
 		ua := pc.LocalAddr().(*net.UDPAddr)
 		s.addrs["udp"] = ua
 		s.udpLaddr = sip.Addr{IP: ua.IP, Port: ua.Port}
-		wrapped := &udpConn{PacketConn: pc, reject: s.rejectDatagram}
-		if !s.cfg.UDPRegisterTransactions {
-			s.udpReg = newUDPRegistrar(s, pc)
-			wrapped.take, wrapped.flush = s.udpReg.take, s.udpReg.flush
-			if uc, ok := pc.(*net.UDPConn); ok {
-				wrapped.batch = newBatchReader(uc)
-			}
+		wrapped, err := s.udpConn(pc)
+		if err != nil {
+			return err
 		}
 		s.serve = append(s.serve, func() error { return s.srv.ServeUDP(wrapped) })
 	}
@@ -353,7 +350,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			s.auth.Sweep(now)
 			s.subs.expire(ctx, now)
 			if s.udpReg != nil {
-				s.udpReg.sweep(now)
+				s.udpReg.Sweep(now)
 			}
 		}
 	}
@@ -503,7 +500,7 @@ func (s *Server) Do(ctx context.Context, b presence.Binding, req *sip.Request) (
 }
 
 // responder answers a request: a sipgo server transaction, or the
-// stateless UDP REGISTER path (statelessTx).
+// stateless UDP REGISTER path's (udpreg).
 type responder interface {
 	Respond(res *sip.Response) error
 }
@@ -561,41 +558,6 @@ func (s *Server) respond(tx responder, req *sip.Request, code int, reason string
 		return
 	}
 	s.send(tx, s.response(req, code, reason, extra...))
-}
-
-// rejectDatagram answers a UDP request sipgo cannot parse to completion.
-func (s *Server) rejectDatagram(pc net.PacketConn, addr net.Addr, data []byte, reason string) {
-	// Parse the head only, without its Content-Length: the body is what is wrong.
-	end := strings.Index(string(data), "\r\n\r\n")
-	if end < 0 {
-		return
-	}
-	var head strings.Builder
-	for i, line := range strings.Split(string(data[:end]), "\r\n") {
-		name, _, _ := strings.Cut(line, ":")
-		if n := strings.ToLower(strings.TrimSpace(name)); i > 0 && (n == "content-length" || n == "l") {
-			continue
-		}
-		head.WriteString(line)
-		head.WriteString("\r\n")
-	}
-	head.WriteString("Content-Length: 0\r\n\r\n")
-	msg, err := sip.ParseMessage([]byte(head.String()))
-	if err != nil {
-		return
-	}
-	req, ok := msg.(*sip.Request)
-	if !ok || req.IsAck() || req.Via() == nil || req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
-		return
-	}
-	req.SetSource(addr.String())
-	res := s.response(req, 400, reason)
-	res.RemoveHeader("Content-Length")
-	cl := sip.ContentLengthHeader(0)
-	res.AppendHeader(&cl)
-	if _, err := pc.WriteTo([]byte(res.String()), addr); err != nil {
-		s.log.Debug("sip reject datagram", "error", err)
-	}
 }
 
 // allow lists the methods served.

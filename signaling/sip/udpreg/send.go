@@ -1,4 +1,4 @@
-package sip
+package udpreg
 
 import (
 	"net"
@@ -39,7 +39,7 @@ func newBatchWriter(uc *net.UDPConn) (w batchWriter, v4 bool) {
 }
 
 // send queues a datagram for the sender.
-func (u *udpRegistrar) send(data []byte, to netip.AddrPort) {
+func (u *Stateless) send(data []byte, to netip.AddrPort) {
 	if u.out == nil {
 		u.write(data, to)
 		return
@@ -48,15 +48,15 @@ func (u *udpRegistrar) send(data []byte, to netip.AddrPort) {
 }
 
 // sendBatch queues datagrams for the sender (u.out set); the sender owns ds.
-func (u *udpRegistrar) sendBatch(ds []outDatagram) {
+func (u *Stateless) sendBatch(ds []outDatagram) {
 	select {
 	case u.out <- ds:
-	case <-u.s.closed:
+	case <-u.closed:
 	}
 }
 
 // sender writes queued datagrams, a batch per system call.
-func (u *udpRegistrar) sender(w batchWriter, v4 bool) {
+func (u *Stateless) sender(w batchWriter, v4 bool) {
 	msgs := make([]ipv4.Message, maxSendBatch)
 	addrs := make([]net.UDPAddr, maxSendBatch)
 	bufs := make([][1][]byte, maxSendBatch)
@@ -83,7 +83,7 @@ func (u *udpRegistrar) sender(w batchWriter, v4 bool) {
 		if len(queue) == 0 {
 			select {
 			case queue = <-u.out:
-			case <-u.s.closed:
+			case <-u.closed:
 				return
 			}
 		}
@@ -107,7 +107,7 @@ func (u *udpRegistrar) sender(w batchWriter, v4 bool) {
 			if err != nil {
 				// Skip the datagram that failed (an unreachable address, say),
 				// as a failed sendto would have.
-				u.s.log.Debug("sip udp send failed", "to", msgs[sent].Addr, "error", err)
+				u.log.Debug("sip udp send failed", "to", msgs[sent].Addr, "error", err)
 				k++
 			}
 			sent += k

@@ -1,6 +1,6 @@
 //go:build linux
 
-package sip
+package udpreg
 
 import (
 	"fmt"
@@ -107,7 +107,7 @@ func TestBatchReaderDualStack(t *testing.T) {
 func TestUDPConnBatched(t *testing.T) {
 	srv, cli := udpPair(t, "udp4", "127.0.0.1:0")
 	var events []string
-	c := &udpConn{PacketConn: srv, batch: newBatchReader(srv),
+	c := &Conn{PacketConn: srv, batch: newBatchReader(srv),
 		reject: func(net.PacketConn, net.Addr, []byte, string) { events = append(events, "reject") },
 		take: func(data []byte, _ netip.AddrPort) bool {
 			if strings.HasPrefix(string(data), "REGISTER") {

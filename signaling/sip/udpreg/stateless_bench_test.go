@@ -1,4 +1,4 @@
-package sip
+package udpreg
 
 import (
 	"bytes"
@@ -12,14 +12,14 @@ import (
 
 // BenchmarkStatelessRegisterBearer measures the UDP registrar path for one
 // REGISTER with an access token, from the datagram leaving the socket reader
-// (udpRegistrar.take) to its 200 leaving the sender: parse, validation,
+// (Stateless.take) to its 200 leaving the sender: parse, validation,
 // token check, presence update, response. The write-behind to SQLite runs
 // as in the server, on its own goroutine. Every response is read back from a
 // real socket and must be a 200.
 func BenchmarkStatelessRegisterBearer(b *testing.B) {
 	const users = 2000
-	e := newEnv(b, "", nil)
-	u := e.srv.udpReg
+	e := newEnv(b, "")
+	u := e.udp
 	if u == nil {
 		b.Fatal("no stateless UDP registrar")
 	}

@@ -1,11 +1,13 @@
-package sip
+package udpreg
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,7 +19,7 @@ import (
 	"github.com/parleyhq/parley/signaling/sip/registrar"
 )
 
-// udpRegistrar answers REGISTER over UDP without sipgo's transaction layer.
+// Stateless answers REGISTER over UDP without sipgo's transaction layer.
 // sipgo keeps every UDP server transaction for Timer J (32 s) with its
 // goroutine, timers and messages: at thousands of registrations per second
 // that was most of the registrar's memory and much of its CPU. A REGISTER
@@ -26,7 +28,7 @@ import (
 // per (branch, source) for Timer J, handles each new request once, and
 // drops retransmissions that arrive while the first copy is being handled.
 //
-// The socket's reader (sipgo's read loop, through udpConn) only copies a
+// The socket's reader (sipgo's read loop, through Conn) only copies a
 // REGISTER datagram and queues it: parsing and handling happen on a pool of
 // long-lived workers (no goroutine, and no stack growth, per request), so
 // that the one reader keeps draining the socket while every CPU works.
@@ -34,8 +36,15 @@ import (
 // A REGISTER without credentials is not remembered at all: its answer (a
 // challenge, or a rejection) changes no state, so a retransmission is simply
 // answered again (with a fresh nonce), as RFC 3261 §8.2.7 allows.
-type udpRegistrar struct {
-	s    *Server
+type Stateless struct {
+	reg    Registrar
+	serve  func(req *sip.Request, tx Responder)
+	server string // the Server header
+	log    *slog.Logger
+	now    func() time.Time
+	closed chan struct{}
+	once   sync.Once
+
 	pc   net.PacketConn
 	uc   *net.UDPConn // pc when it is one: sends without allocating an address
 	keep time.Duration
@@ -80,9 +89,43 @@ type sentResponse struct {
 // goroutines and requests whose clients have long since retransmitted.
 const registerQueue = 128
 
-func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
-	u := &udpRegistrar{s: s, pc: pc, keep: sip.Timer_J, seen: map[txKey]sentResponse{}, work: make(chan []datagram, registerQueue)}
-	u.uc, _ = pc.(*net.UDPConn)
+// Registrar handles the REGISTERs the fast parser reads
+// (*registrar.Registrar implements it); reply renders the response.
+type Registrar interface {
+	Register(ctx context.Context, r *registrar.Request, reply registrar.ReplyFunc)
+}
+
+// Responder answers a request sipgo's parser read.
+type Responder interface {
+	Respond(res *sip.Response) error
+}
+
+// Deps are the stateless path's collaborators.
+type Deps struct {
+	Registrar Registrar
+	// Serve handles a REGISTER the fast parser leaves to sipgo's parser
+	// (the SIP server's request checks, then the registrar), answering on
+	// tx. tx also has Reply(req, code, reason, extra) error, which renders a
+	// final response to a REGISTER straight from the request.
+	Serve  func(req *sip.Request, tx Responder)
+	Logger *slog.Logger     // default slog.Default()
+	Now    func() time.Time // default time.Now
+}
+
+// New starts the stateless path on pc: its workers, and (pc a
+// *net.UDPConn) its sender. server is the Server header of its responses.
+// Close stops them.
+func New(pc net.PacketConn, server string, deps Deps) (*Stateless, error) {
+	if deps.Registrar == nil || deps.Serve == nil {
+		return nil, errors.New("udpreg: Registrar and Serve are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	u := newStateless(pc, server, deps)
 	if u.uc != nil {
 		u.out = make(chan []outDatagram, registerQueue)
 		go u.sender(newBatchWriter(u.uc))
@@ -92,7 +135,22 @@ func newUDPRegistrar(s *Server, pc net.PacketConn) *udpRegistrar {
 	for range max(8, 4*runtime.GOMAXPROCS(0)) {
 		go u.worker()
 	}
+	return u, nil
+}
+
+// newStateless is a Stateless with nothing running.
+func newStateless(pc net.PacketConn, server string, deps Deps) *Stateless {
+	u := &Stateless{reg: deps.Registrar, serve: deps.Serve, server: server, log: deps.Logger, now: deps.Now,
+		closed: make(chan struct{}), pc: pc, keep: sip.Timer_J, seen: map[txKey]sentResponse{}, work: make(chan []datagram, registerQueue)}
+	u.uc, _ = pc.(*net.UDPConn)
 	return u
+}
+
+// Close stops the workers and the sender; the reader's hand-offs stop
+// waiting for them. It does not close pc.
+func (u *Stateless) Close() error {
+	u.once.Do(func() { close(u.closed) })
+	return nil
 }
 
 // regWorker is a worker's own state.
@@ -110,7 +168,7 @@ func newRegWorker() *regWorker {
 	return w
 }
 
-func (u *udpRegistrar) worker() {
+func (u *Stateless) worker() {
 	w := newRegWorker()
 	for {
 		select {
@@ -126,7 +184,7 @@ func (u *udpRegistrar) worker() {
 				u.sendBatch(w.out)
 				w.out = make([]outDatagram, 0, len(w.out))
 			}
-		case <-u.s.closed:
+		case <-u.closed:
 			return
 		}
 	}
@@ -140,7 +198,7 @@ var (
 // take keeps a REGISTER datagram read by the reader (data is the reader's
 // buffer: it is copied) for the next flush; it returns false when sipgo
 // should have the datagram.
-func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
+func (u *Stateless) take(data []byte, from netip.AddrPort) bool {
 	if !bytes.HasPrefix(data, registerPrefix) || !bytes.Contains(data, branchCookie) {
 		// Pre-RFC 3261 clients: let the transaction layer match them.
 		return false
@@ -161,7 +219,7 @@ func (u *udpRegistrar) take(data []byte, from netip.AddrPort) bool {
 }
 
 // flush hands what take took to a worker, as one batch.
-func (u *udpRegistrar) flush() {
+func (u *Stateless) flush() {
 	if len(u.taken) == 0 {
 		return
 	}
@@ -169,7 +227,7 @@ func (u *udpRegistrar) flush() {
 	u.taken = make([]datagram, 0, cap(batch))
 	select {
 	case u.work <- batch:
-	case <-u.s.closed:
+	case <-u.closed:
 	}
 }
 
@@ -182,7 +240,7 @@ func (u *udpRegistrar) flush() {
 // workers, and an overloaded server, its queue filling with copies of
 // requests it has not yet reached, would spend more and more of its time
 // on copies.
-func (u *udpRegistrar) absorb(branch []byte, from netip.AddrPort) (txKey, bool) {
+func (u *Stateless) absorb(branch []byte, from netip.AddrPort) (txKey, bool) {
 	key := txKey{string(branch), from}
 	if !u.claim(key) {
 		return txKey{}, true
@@ -193,7 +251,7 @@ func (u *udpRegistrar) absorb(branch []byte, from netip.AddrPort) (txKey, bool) 
 // forget removes the mark absorb left for a request whose response is not
 // kept (a challenge, a request not handled here): a retransmission of it is
 // answered anew.
-func (u *udpRegistrar) forget(d datagram) {
+func (u *Stateless) forget(d datagram) {
 	if !d.inflight {
 		return
 	}
@@ -328,7 +386,7 @@ func plainViaParams(v []byte) []byte {
 var datagramBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // process parses and handles one REGISTER datagram.
-func (u *udpRegistrar) process(w *regWorker, d datagram) {
+func (u *Stateless) process(w *regWorker, d datagram) {
 	remembered := false
 	defer func() {
 		if !remembered {
@@ -336,7 +394,7 @@ func (u *udpRegistrar) process(w *regWorker, d datagram) {
 		}
 	}()
 	if reason := sipmsg.RawContentLengthProblem(d.data); reason != "" {
-		u.s.rejectDatagram(u.pc, net.UDPAddrFromAddrPort(d.from), d.data, reason)
+		rejectDatagram(u.pc, net.UDPAddrFromAddrPort(d.from), d.data, reason, u.server, u.log)
 		return
 	}
 	lowerHeaderNames(d.data)
@@ -365,7 +423,7 @@ func (u *udpRegistrar) process(w *regWorker, d datagram) {
 // read it and whether the request carries credentials. It reports false for
 // handle when d is a copy of a request already answered or in hand (claim
 // has answered or dropped it).
-func (u *udpRegistrar) txOf(d datagram, branch string, credentials bool) (key txKey, remember, handle bool) {
+func (u *Stateless) txOf(d datagram, branch string, credentials bool) (key txKey, remember, handle bool) {
 	switch {
 	case !strings.HasPrefix(branch, sip.RFC3261BranchMagicCookie):
 		// The cookie was in another header (take looks at the raw bytes):
@@ -394,8 +452,8 @@ func (u *udpRegistrar) txOf(d datagram, branch string, credentials bool) (key tx
 // claim answers a copy of a request already answered, and drops one whose
 // first copy is still queued or being handled; otherwise it marks the
 // request as in hand. It reports whether the request is new.
-func (u *udpRegistrar) claim(key txKey) bool {
-	now := u.s.now()
+func (u *Stateless) claim(key txKey) bool {
+	now := u.now()
 	u.mu.Lock()
 	if prev, dup := u.seen[key]; dup && now.Before(prev.expires) {
 		out, to := prev.data, prev.to
@@ -412,7 +470,7 @@ func (u *udpRegistrar) claim(key txKey) bool {
 
 // processFast is process for a REGISTER parseFastRegister has read; it
 // reports whether the response is kept for retransmissions.
-func (u *udpRegistrar) processFast(w *regWorker, d datagram) bool {
+func (u *Stateless) processFast(w *regWorker, d datagram) bool {
 	f := &w.fast
 	f.tx = statelessTx{u: u, w: w, fast: f, from: d.from}
 	tx := &f.tx
@@ -423,13 +481,13 @@ func (u *udpRegistrar) processFast(w *regWorker, d datagram) bool {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			u.s.log.Error("sip handler panic", "method", "REGISTER", "panic", r)
+			u.log.Error("sip handler panic", "method", "REGISTER", "panic", r)
 			w.reply(500, "Server Internal Error")
 		}
 	}()
 	ctx := reqctx.New()
 	defer ctx.Cancel()
-	u.s.reg.Register(ctx, &f.reg, w.reply)
+	u.reg.Register(ctx, &f.reg, w.reply)
 	return tx.remember
 }
 
@@ -468,13 +526,13 @@ func lowerHeaderNames(b []byte) {
 	}
 }
 
-func (u *udpRegistrar) dispatch(w *regWorker, req *sip.Request, key txKey, from netip.AddrPort, remember bool) {
+func (u *Stateless) dispatch(w *regWorker, req *sip.Request, key txKey, from netip.AddrPort, remember bool) {
 	req.SetSource(from.String())
 	req.SetTransport("UDP")
-	u.s.dispatch(u.s.handleRegister, req, &statelessTx{u: u, w: w, key: key, req: req, from: from, remember: remember})
+	u.serve(req, &statelessTx{u: u, w: w, key: key, req: req, from: from, remember: remember})
 }
 
-func (u *udpRegistrar) write(data []byte, to netip.AddrPort) error {
+func (u *Stateless) write(data []byte, to netip.AddrPort) error {
 	if u.uc != nil {
 		_, err := u.uc.WriteToUDPAddrPort(data, to)
 		return err
@@ -483,8 +541,9 @@ func (u *udpRegistrar) write(data []byte, to netip.AddrPort) error {
 	return err
 }
 
-// sweep forgets responses older than Timer J.
-func (u *udpRegistrar) sweep(now time.Time) {
+// Sweep forgets responses older than Timer J; the server calls it every
+// second.
+func (u *Stateless) Sweep(now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for k, r := range u.seen {
@@ -492,175 +551,4 @@ func (u *udpRegistrar) sweep(now time.Time) {
 			delete(u.seen, k)
 		}
 	}
-}
-
-var renderBufs = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 2048)) }}
-
-// statelessTx sends a response to where RFC 3261 §18.2.2 and RFC 3581 say
-// and remembers the final one for retransmissions.
-type statelessTx struct {
-	u        *udpRegistrar
-	w        *regWorker // the worker handling the request: responses go out with its batch
-	key      txKey
-	req      *sip.Request
-	fast     *fastRegister // instead of req, for a request parseFastRegister read
-	from     netip.AddrPort
-	remember bool
-}
-
-func (t *statelessTx) Respond(res *sip.Response) error {
-	t.render(res.StatusCode, func(buf *bytes.Buffer) { res.StringWrite(buf) })
-	return nil
-}
-
-// Reply implements replier: the response is rendered from the request by
-// renderResponse, without a sip.Response (its clones of the request's
-// headers were a fifth of a registration's allocations).
-func (t *statelessTx) Reply(req *sip.Request, code int, reason string, extra []sip.Header) error {
-	if req.Method != sip.REGISTER || code < 200 {
-		return t.Respond(t.u.s.response(req, code, reason, extra...))
-	}
-	t.render(code, func(buf *bytes.Buffer) { renderResponse(buf, req, code, reason, t.u.s.cfg.UserAgent, extra) })
-	return nil
-}
-
-// replyFast is Reply for a request parseFastRegister read.
-func (t *statelessTx) replyFast(f *fastRegister, code int, reason string, extra []sip.Header) {
-	t.render(code, func(buf *bytes.Buffer) { renderFast(buf, f, code, reason, t.u.s.cfg.UserAgent, extra) })
-}
-
-// render has write render a response into a pooled buffer, then sends a
-// copy at its exact size (kept for Timer J when final) and remembers a final
-// one for retransmissions.
-func (t *statelessTx) render(code int, write func(*bytes.Buffer)) {
-	buf := renderBufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	write(buf)
-	data := bytes.Clone(buf.Bytes())
-	renderBufs.Put(buf)
-
-	to := t.from
-	if t.fast != nil {
-		if _, ok := t.fast.via0.get("rport"); !ok {
-			port := t.fast.via0.port
-			if port == 0 {
-				port = sip.DefaultUdpPort
-			}
-			to = netip.AddrPortFrom(t.from.Addr(), uint16(port))
-		}
-	} else if via := t.req.Via(); via != nil {
-		if _, ok := via.Params.Get("rport"); !ok {
-			// No rport: the response goes to the source IP and the Via port.
-			port := via.Port
-			if port == 0 {
-				port = sip.DefaultUdpPort
-			}
-			to = netip.AddrPortFrom(t.from.Addr(), uint16(port))
-		}
-	}
-	if t.remember && code >= 200 {
-		t.u.mu.Lock()
-		if e, ok := t.u.seen[t.key]; ok {
-			e.data, e.to = data, to
-			t.u.seen[t.key] = e
-		}
-		t.u.mu.Unlock()
-	}
-	if t.w != nil && t.u.out != nil {
-		t.w.out = append(t.w.out, outDatagram{data, to})
-		return
-	}
-	t.u.send(data, to)
-}
-
-// renderResponse writes the final response to a REGISTER that
-// Server.response would build (with sipgo's NewResponseFromRequest) and
-// extra appended, header for header: the request's Vias (the first with
-// received and rport filled in, RFC 3261 §18.2.1 and RFC 3581), From, To
-// with a tag, Call-ID, CSeq, Content-Length, Server, then extra. Only the To
-// tag differs, being random. FuzzRenderResponse holds the two together.
-// It fills in the request's first Via, as Server.response does.
-func renderResponse(buf *bytes.Buffer, req *sip.Request, code int, reason, server string, extra []sip.Header) {
-	if via := req.Via(); via != nil {
-		src, port, err := net.SplitHostPort(req.Source())
-		if err == nil && src != via.Host && !via.Params.Has("received") {
-			via.Params.Add("received", src)
-		}
-		if v, ok := via.Params.Get("rport"); ok && v == "" {
-			via.Params.Add("rport", port)
-			via.Params.Add("received", src)
-		}
-	}
-	var num [20]byte
-	buf.WriteString(req.SipVersion)
-	buf.WriteByte(' ')
-	buf.Write(strconv.AppendInt(num[:0], int64(code), 10))
-	buf.WriteByte(' ')
-	buf.WriteString(reason)
-	buf.WriteString("\r\n")
-	for _, h := range req.Headers() {
-		via, ok := h.(*sip.ViaHeader)
-		if !ok {
-			continue
-		}
-		// As sipgo's ViaHeader.StringWrite writes it, which builds a string
-		// first.
-		buf.WriteString("Via: ")
-		buf.WriteString(via.ProtocolName)
-		buf.WriteByte('/')
-		buf.WriteString(via.ProtocolVersion)
-		buf.WriteByte('/')
-		buf.WriteString(via.Transport)
-		buf.WriteByte(' ')
-		if a, err := netip.ParseAddr(via.Host); err == nil && a.Is6() && !a.Is4In6() && a.Zone() == "" {
-			buf.WriteByte('[')
-			buf.WriteString(via.Host)
-			buf.WriteByte(']')
-		} else {
-			buf.WriteString(via.Host)
-		}
-		if via.Port > 0 {
-			buf.WriteByte(':')
-			buf.Write(strconv.AppendInt(num[:0], int64(via.Port), 10))
-		}
-		if len(via.Params) > 0 {
-			buf.WriteByte(';')
-			via.Params.ToStringWrite(';', buf)
-		}
-		buf.WriteString("\r\n")
-	}
-	if h := req.From(); h != nil {
-		h.StringWrite(buf)
-		buf.WriteString("\r\n")
-	}
-	if h := req.To(); h != nil {
-		h.StringWrite(buf)
-		if !h.Params.Has("tag") {
-			buf.WriteString(";tag=")
-			buf.WriteString(sip.GenerateTagN(16))
-		}
-		buf.WriteString("\r\n")
-	}
-	if h := req.CallID(); h != nil {
-		h.StringWrite(buf)
-		buf.WriteString("\r\n")
-	}
-	if h := req.CSeq(); h != nil {
-		h.StringWrite(buf)
-		buf.WriteString("\r\n")
-	}
-	writeResponseTail(buf, server, extra)
-}
-
-// writeResponseTail ends a rendered response: Content-Length 0, Server,
-// extra, and the empty line.
-func writeResponseTail(buf *bytes.Buffer, server string, extra []sip.Header) {
-	buf.WriteString("Content-Length: 0\r\nServer: ")
-	buf.WriteString(server)
-	buf.WriteString("\r\n")
-	for _, h := range extra {
-		h.StringWrite(buf)
-		buf.WriteString("\r\n")
-	}
-	buf.WriteString("\r\n")
 }

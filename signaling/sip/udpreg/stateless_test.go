@@ -1,4 +1,4 @@
-package sip
+package udpreg
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/parleyhq/parley/signaling/sip/internal/sipmsg"
 )
 
 func udpExchange(t *testing.T, conn net.Conn, msg string) string {
@@ -38,8 +40,8 @@ func registerMsg(branch string, cseq int, auth string) string {
 }
 
 func TestStatelessUDPRegisterRetransmissions(t *testing.T) {
-	e := newEnv(t, "", nil)
-	conn, err := net.Dial("udp", e.addr("udp"))
+	e := newEnv(t, "")
+	conn, err := net.Dial("udp", e.addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +53,9 @@ func TestStatelessUDPRegisterRetransmissions(t *testing.T) {
 	if !strings.HasPrefix(first, "SIP/2.0 401") || !strings.HasPrefix(again, "SIP/2.0 401") {
 		t.Fatalf("unauthenticated retransmission:\n%s\n---\n%s", first, again)
 	}
-	e.srv.udpReg.mu.Lock()
-	kept := len(e.srv.udpReg.seen)
-	e.srv.udpReg.mu.Unlock()
+	e.udp.mu.Lock()
+	kept := len(e.udp.seen)
+	e.udp.mu.Unlock()
 	if kept != 0 {
 		t.Fatalf("%d responses kept for challenges", kept)
 	}
@@ -88,10 +90,10 @@ func TestStatelessUDPRegisterRetransmissions(t *testing.T) {
 	}
 	// After Timer J the cache forgets the transaction.
 	e.clk.Advance(sip.Timer_J + time.Second)
-	e.srv.udpReg.sweep(e.clk.Now())
-	e.srv.udpReg.mu.Lock()
-	n := len(e.srv.udpReg.seen)
-	e.srv.udpReg.mu.Unlock()
+	e.udp.Sweep(e.clk.Now())
+	e.udp.mu.Lock()
+	n := len(e.udp.seen)
+	e.udp.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("%d responses kept after Timer J", n)
 	}
@@ -102,7 +104,7 @@ func TestStatelessUDPRegisterRetransmissions(t *testing.T) {
 // the request is answered, a copy is answered from the cache (credentials)
 // or taken anew (none: its challenge is not kept).
 func TestStatelessUDPRegisterCopiesWhileQueued(t *testing.T) {
-	e := newEnv(t, "", nil)
+	e := newEnv(t, "")
 	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +117,7 @@ func TestStatelessUDPRegisterCopiesWhileQueued(t *testing.T) {
 	defer client.Close()
 	from := client.LocalAddr().(*net.UDPAddr).AddrPort()
 	// A registrar with no workers: what take queues stays queued.
-	u := &udpRegistrar{s: e.srv, pc: pc, uc: pc, keep: sip.Timer_J, seen: map[txKey]sentResponse{}}
+	u := newStateless(pc, testServer, e.deps)
 	w := newRegWorker()
 	read := func() string {
 		t.Helper()
@@ -164,20 +166,6 @@ func TestStatelessUDPRegisterCopiesWhileQueued(t *testing.T) {
 	}
 }
 
-func TestUDPRegisterThroughTransactions(t *testing.T) {
-	e := newEnv(t, "", func(c *Config) { c.UDPRegisterTransactions = true })
-	if e.srv.udpReg != nil {
-		t.Fatal("stateless path enabled")
-	}
-	c := e.newClient("udp")
-	if res := c.register("alice", testPassword, []string{"<sip:alice@127.0.0.1:6300>"}); res.StatusCode != 200 {
-		t.Fatalf("register: %d %s", res.StatusCode, res.Reason)
-	}
-	if bs := e.bindings("sip:alice@" + testDomain); len(bs) != 1 || bs[0].Transport != "udp" {
-		t.Fatalf("bindings %+v", bs)
-	}
-}
-
 // TestStatelessUDPSendFamilies: the batched sender answers on an IPv6 socket,
 // and on a dual-stack one to an IPv4 client (through a v4-mapped address).
 func TestStatelessUDPSendFamilies(t *testing.T) {
@@ -191,8 +179,8 @@ func TestStatelessUDPSendFamilies(t *testing.T) {
 		{"[::]:0", "127.0.0.1"},
 	} {
 		t.Run(tt.listen+" from "+tt.dial, func(t *testing.T) {
-			e := newEnv(t, "", func(c *Config) { c.UDP = tt.listen })
-			_, port, _ := net.SplitHostPort(e.addr("udp"))
+			e := newEnv(t, tt.listen)
+			_, port, _ := net.SplitHostPort(e.addr())
 			conn, err := net.Dial("udp", net.JoinHostPort(strings.Trim(tt.dial, "[]"), port))
 			if err != nil {
 				t.Fatal(err)
@@ -208,8 +196,8 @@ func TestStatelessUDPSendFamilies(t *testing.T) {
 // TestStatelessUDPBurst: a burst of REGISTERs far larger than one sendmmsg
 // batch is answered in full, each transaction once.
 func TestStatelessUDPBurst(t *testing.T) {
-	e := newEnv(t, "", nil)
-	conn, err := net.Dial("udp", e.addr("udp"))
+	e := newEnv(t, "")
+	conn, err := net.Dial("udp", e.addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +307,7 @@ func TestRawBranch(t *testing.T) {
 	}
 }
 
-// FuzzRenderResponse holds renderResponse to the response Server.response
+// FuzzRenderResponse holds renderResponse to the response sipmsg.Response
 // builds with sipgo: the same start line and headers in the same order,
 // but for the To tag's (random) value.
 func FuzzRenderResponse(f *testing.F) {
@@ -346,13 +334,12 @@ func FuzzRenderResponse(f *testing.F) {
 			return
 		}
 		extra := []sip.Header{sip.NewHeader("Contact", "<sip:a@127.0.0.1:5999>;expires=60"), sip.NewHeader("Date", "Sun, 22 Nov 2026 13:08:19 GMT")}
-		s := &Server{cfg: DefaultConfig()}
-		res := s.response(req1, code, "Some Reason")
+		res := sipmsg.Response(req1, code, "Some Reason", testServer)
 		for _, h := range extra {
 			res.AppendHeader(h)
 		}
 		var buf bytes.Buffer
-		renderResponse(&buf, req2, code, "Some Reason", s.cfg.UserAgent, extra)
+		renderResponse(&buf, req2, code, "Some Reason", testServer, extra)
 		want, err := sip.NewParser().ParseSIP([]byte(res.String()))
 		if err != nil {
 			return // sipgo cannot read back what it rendered: nothing to compare
