@@ -64,7 +64,7 @@ bench:
 	$(GO) test -run '^$$' -bench SIPMessage -benchtime 5000x ./server/
 	$(GO) test -run '^$$' -bench Verify ./presence/accesstoken/
 	$(GO) test -run '^$$' -bench 'SaveBindings|CompactBindingLog' -benchtime 50x ./store/
-	$(GO) test -run '^$$' -bench StatelessRegisterBearer -benchtime 100000x ./signaling/sip/
+	$(GO) test -run '^$$' -bench StatelessRegisterBearer -benchtime 100000x ./signaling/sip/udpreg/
 
 ## bench-webrtc: registered browser sessions and browser↔SIP bridged calls (pion load), server CPU/RSS
 bench-webrtc:

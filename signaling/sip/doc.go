@@ -10,6 +10,13 @@
 // binding over that flow, which is how browsers registered over WebSocket with
 // .invalid contacts are reached. A binding whose connection closes is removed.
 //
+// The server is split by job into packages it wires together: sipauth
+// authenticates every method (Digest and Bearer), registrar is the RFC 3261
+// §10.3 registrar on a Request read by sipgo's parser or by udpreg, the
+// stateless UDP REGISTER path (which imports the registrar, never this
+// package), and internal/sipmsg and internal/reqctx are the request checks,
+// responses and request context they share.
+//
 // The composition root creates a Server with New(Config, Deps), runs it with
 // Run(ctx) and stops it with Close. Deps holds the consumer-owned interfaces
 // Credentials (SIP domain users), TokenVerifier and the presence registry.
