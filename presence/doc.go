@@ -3,8 +3,9 @@
 //
 // A Registry holds bindings (SIP contacts and browser sessions) per identity
 // ("sip:alice@example.com" for Digest users, "client:alice" for access-token
-// users) and derives a Status (available, busy, offline) from them. Memory is
-// the embedded implementation: an in-memory index with write-behind
+// users; see Identity, the one place that builds and parses them) and
+// derives a Status (available, busy, offline) from them. Memory is the
+// embedded implementation: an in-memory index with write-behind
 // persistence through a Persister (the core store implements it with SQLite),
 // restored on start and expired on time. Status changes are published on a
 // Bus. Access-token verification lives in presence/accesstoken and PIDF
