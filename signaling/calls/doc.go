@@ -5,7 +5,11 @@
 // recording, redirecting, dialling other parties and bridging their media.
 //
 // The engine does not speak SIP or WebRTC. A transport implements Leg for
-// the caller's side and Dialer for reaching other parties; the engine owns
-// the order of things: what is fetched when, which parameters each callback
-// carries, and how a call ends.
+// the caller's side and a Ringer for the bindings of its transports; the
+// Forker, the engine's Dialer, resolves a Dial's targets to presence
+// bindings and rings them all at once through those ringers, the first
+// answer winning. The engine owns the order of things: what is fetched
+// when, which parameters each callback carries, and how a call ends. The
+// vocabulary of inbound call routing the transports share (Invite,
+// Router, Runner, ErrNoRoute) lives here too.
 package calls

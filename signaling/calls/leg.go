@@ -82,3 +82,17 @@ type Dialer interface {
 
 // ErrHungUp is returned by verbs interrupted because the caller hung up.
 var ErrHungUp = errors.New("caller hung up")
+
+// MediaOffer is media offered to a far end before it answers, as an SDP
+// body: signaling/webrtc's WebRTC session for a SIP leg to a browser SIP
+// stack (ICE, DTLS-SRTP) that the SIP side puts in its INVITE.
+type MediaOffer interface {
+	// SDP is the offer.
+	SDP() string
+	// Connect applies the far end's answer and waits for the media to
+	// connect; the media it returns is an anchored endpoint the engine
+	// bridges like any other.
+	Connect(ctx context.Context, answer string) (LegMedia, error)
+	// Close releases the media (safe more than once).
+	Close()
+}
