@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/internal/sid"
@@ -114,11 +113,11 @@ func (r *Calls) RouteInvite(ctx context.Context, in calls.Invite) (*calls.Call, 
 	}
 	release, err := r.adm.Acquire(ctx, acct.Sid, admission.ResourceCalls)
 	if err != nil {
-		return nil, denied(err)
+		return nil, err
 	}
 	if _, err := r.adm.Acquire(ctx, acct.Sid, admission.ResourceCallsCPS); err != nil {
 		release()
-		return nil, denied(err)
+		return nil, err
 	}
 	r.releases.Store(c.Sid, release)
 	return c, nil
@@ -157,28 +156,4 @@ func (t *Targets) ClientIdentities(ctx context.Context, accountSid, name string)
 			return out, nil
 		}
 	}
-}
-
-// denial is an admission denial as calls.Router reports one: an error with
-// RetryAfter(), which the transports map to 503 (SIP) or "unavailable"
-// (browsers) without importing admission. It unwraps to the
-// *admission.Denial. (Once admission.Denial has the method itself, this
-// adapter can go.)
-type denial struct {
-	err error
-	d   *admission.Denial
-}
-
-func (e *denial) Error() string             { return e.err.Error() }
-func (e *denial) Unwrap() error             { return e.err }
-func (e *denial) RetryAfter() time.Duration { return e.d.RetryAfter }
-
-// denied gives an admission denial the RetryAfter method; other errors
-// pass unchanged.
-func denied(err error) error {
-	var d *admission.Denial
-	if errors.As(err, &d) {
-		return &denial{err: err, d: d}
-	}
-	return err
 }

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +26,7 @@ import (
 	partnersv1 "github.com/parleyhq/parley/plugins/proto/partners/v1"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
+	"github.com/parleyhq/parley/routing"
 	"github.com/parleyhq/parley/server/api"
 	"github.com/parleyhq/parley/server/config"
 	"github.com/parleyhq/parley/signaling/calls"
@@ -57,15 +57,21 @@ type Server struct {
 	usageAPI  *usage.Client
 	partners  *partners.Client // nil when partner delegation is disabled
 
-	registry  *presence.Memory
-	creds     *store.SIPCredentials
-	sip       *sip.Server
-	engine    *calls.Engine
-	callbacks *calls.StatusCallbacks
-	messages  *messaging.Service
-	gateway   atomic.Pointer[webrtc.Gateway] // browsers; set by startVoice
+	registry   *presence.Memory
+	creds      *store.SIPCredentials
+	sip        *sip.Server
+	engine     *calls.Engine
+	callbacks  *calls.StatusCallbacks
+	messages   *messaging.Service
+	gateway    *webrtc.Gateway // browsers
+	originator *routing.Originator
+	voiceCtx   context.Context // lives until the voice stack stops; outbound calls run in it
+	stopVoice  context.CancelFunc
+	voice      sync.WaitGroup // the voice stack's loops (see startVoice)
+
+	// publicURL is known once the HTTP listener is bound (public_url, else
+	// its address): Run sets it before anything that reads it starts.
 	publicURL atomic.Pointer[string]
-	voiceCtx  context.Context // lives until the voice stack stops; outbound calls run in it
 }
 
 // DBFile is the core database's file name inside the data directory.
@@ -121,55 +127,42 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 	return s, nil
 }
 
-// newVoice builds presence, the SIP server and the call engine.
-func (s *Server) newVoice(ctx context.Context) error {
+// newVoice builds the voice and messaging stack, each part given its
+// collaborators as it is created, in dependency order: presence, messaging,
+// the call engine and its forking, routing, the WebRTC gateway, the SIP
+// server. The call engine dials out through the transports and the
+// transports run calls on the engine, so the forker and the messaging
+// service get the transports' ringers and sinks, one per binding
+// transport, once those exist. Nothing listens yet (Run does that).
+func (s *Server) newVoice(ctx context.Context) (err error) {
 	reg, err := presence.NewMemory(ctx, presence.MemoryConfig{Persister: s.store, Logger: s.log.With("component", "presence")})
 	if err != nil {
 		return fmt.Errorf("presence: %w", err)
+	}
+	s.registry = reg
+	// The media address comes from the config, so it is known before
+	// anything listens.
+	mediaAddr, err := s.mediaAddr()
+	if err != nil {
+		return err
+	}
+	ports, err := media.NewPortRange(s.cfg.Media.RTPPortMin, s.cfg.Media.RTPPortMax)
+	if err != nil {
+		return err
 	}
 	creds, err := s.store.SIPCredentials(ctx) // a prepared statement: the registrar's hot lookup
 	if err != nil {
 		return err
 	}
-	sipSrv, err := sip.New(s.cfg.SIP, sip.Deps{Credentials: creds, Tokens: &accesstoken.Verifier{Keys: s.store}, Registry: reg, Logger: s.log,
-		Registered: func(acct, key string) { s.publish(usage.Registration(acct, key, time.Now())) }})
-	if err != nil {
-		creds.Close()
-		return err
-	}
-	s.creds = creds
-	s.registry, s.sip = reg, sipSrv
+	defer func() {
+		if err != nil {
+			creds.Close()
+		}
+	}()
 	hooks := &webhook.Client{Timeout: s.cfg.Calls.WebhookTimeout, UserAgent: "Parley/" + s.version}
 	s.callbacks = &calls.StatusCallbacks{Webhooks: hooks, Log: s.log}
-	if err := s.newMessaging(hooks); err != nil {
-		creds.Close()
-		return err
-	}
-	s.engine = calls.New(calls.Config{
-		Webhooks:      hooks,
-		Dialer:        sipSrv.Dialer(),
-		Events:        calls.Fanout{callRecords{store: s.store, log: s.log, publish: s.publish}, s.callbacks},
-		Fetched:       func(c *calls.Call, n int) { s.publish(usage.TwiMLFetch(c.AccountSid, c.Sid, n, time.Now())) },
-		Messages:      callMessenger{msgs: s.messages},
-		Log:           s.log.With("component", "calls"),
-		TTSCommand:    s.cfg.Calls.TTSCommand,
-		RecordingsDir: filepath.Join(s.cfg.DataDir, "recordings"),
-		RecordingURL: func(acct, rec string) string {
-			base := ""
-			if p := s.publicURL.Load(); p != nil {
-				base = *p
-			}
-			return base + api.Prefix + "/Accounts/" + acct + "/Recordings/" + rec + ".wav"
-		},
-	})
-	return nil
-}
-
-// newMessaging builds the messaging service: SIP bindings are reached by
-// SIP MESSAGE; the WebRTC gateway adds its sink for messaging.TransportWebRTC.
-func (s *Server) newMessaging(hooks *webhook.Client) error {
 	msgs, err := messaging.New(s.cfg.Messaging, messaging.Deps{
-		Store: messageStore{s.store}, Registry: s.registry, Resolver: &messageResolver{store: s.store}, Webhooks: hooks,
+		Store: messageStore{s.store}, Registry: reg, Resolver: routing.NewMessages(s.store), Webhooks: hooks,
 		Admit: func(ctx context.Context, acct string) (func(), error) {
 			return s.admission.Acquire(ctx, acct, admission.ResourceMessages)
 		},
@@ -181,29 +174,69 @@ func (s *Server) newMessaging(hooks *webhook.Client) error {
 	if err != nil {
 		return fmt.Errorf("messaging: %w", err)
 	}
-	for _, t := range []string{presence.TransportUDP, presence.TransportTCP, presence.TransportTLS, presence.TransportWS, presence.TransportWSS} {
-		msgs.SetSink(t, s.sip.MessageSink())
-	}
-	s.sip.EnableMessages(msgs, msgs.Config().MaxBodyBytes)
-	s.messages = msgs
-	return nil
-}
-
-// Messages is the server's messaging service (the WebRTC gateway registers
-// its sink on it).
-func (s *Server) Messages() *messaging.Service { return s.messages }
-
-// startVoice binds the SIP listeners and enables calls with media on the
-// advertised address.
-func (s *Server) startVoice() error {
-	router := &callRouter{store: s.store, adm: s.admission, engine: s.engine, log: s.log}
-	ports, err := media.NewPortRange(s.cfg.Media.RTPPortMin, s.cfg.Media.RTPPortMax)
+	callsLog := s.log.With("component", "calls")
+	forker, err := calls.NewForker(calls.ForkerDeps{Bindings: reg, Targets: routing.NewTargets(s.store), SIPIdentity: sip.URIIdentity, Log: callsLog})
 	if err != nil {
 		return err
 	}
-	cc := sip.CallConfig{Router: router, Runner: router, Targets: router, Ports: ports}
-	// The media address defaults to the SIP server's, known once it listens;
-	// EnableCalls must come first, so resolve it from the config here.
+	s.engine = calls.New(calls.Config{
+		Webhooks:      hooks,
+		Dialer:        forker,
+		Events:        calls.Fanout{routing.NewRecords(s.store, s.log, s.publish), s.callbacks},
+		Fetched:       func(c *calls.Call, n int) { s.publish(usage.TwiMLFetch(c.AccountSid, c.Sid, n, time.Now())) },
+		Messages:      routing.NewMessenger(msgs),
+		Log:           callsLog,
+		TTSCommand:    s.cfg.Calls.TTSCommand,
+		RecordingsDir: filepath.Join(s.cfg.DataDir, "recordings"),
+		RecordingURL: func(acct, rec string) string {
+			base := ""
+			if p := s.publicURL.Load(); p != nil {
+				base = *p
+			}
+			return base + api.Prefix + "/Accounts/" + acct + "/Recordings/" + rec + ".wav"
+		},
+	})
+	router := routing.NewCalls(s.store, s.admission, s.engine)
+	gw, err := s.newGateway(router, ports, mediaAddr, msgs)
+	if err != nil {
+		return err
+	}
+	sipSrv, err := sip.New(s.cfg.SIP, sip.Deps{Credentials: creds, Tokens: &accesstoken.Verifier{Keys: s.store}, Registry: reg, Logger: s.log,
+		Registered: func(acct, key string) { s.publish(usage.Registration(acct, key, time.Now())) },
+		Calls:      &sip.CallConfig{Router: router, Runner: router, Ports: ports, MediaAddr: mediaAddr, WebRTC: gw},
+		Messages:   msgs, MaxMessageBytes: msgs.Config().MaxBodyBytes})
+	if err != nil {
+		return err
+	}
+	// SIP bindings are rung by INVITE and reached by MESSAGE over their
+	// flow; browser sessions (transport webrtc) get an incoming frame and a
+	// message frame on their socket.
+	for _, t := range []string{presence.TransportUDP, presence.TransportTCP, presence.TransportTLS, presence.TransportWS, presence.TransportWSS} {
+		forker.SetRinger(t, sipSrv.Ringer())
+		msgs.SetSink(t, sipSrv.MessageSink())
+	}
+	if c := sipSrv.Carrier(); c != nil {
+		forker.SetCarrier(c)
+	}
+	forker.SetRinger(presence.TransportWebRTC, gw)
+	msgs.SetSink(messaging.TransportWebRTC, messaging.SinkFunc(func(ctx context.Context, b presence.Binding, d messaging.Delivery) error {
+		return gw.DeliverTo(b.FlowID, d.From, d.To, string(d.Body))
+	}))
+	s.creds, s.messages, s.gateway, s.sip = creds, msgs, gw, sipSrv
+	// Calls placed over REST outlive their request: they run until the
+	// voice stack stops.
+	s.voiceCtx, s.stopVoice = context.WithCancel(context.WithoutCancel(ctx))
+	s.originator = routing.NewOriginator(routing.OriginatorConfig{Context: s.voiceCtx, Store: s.store, Admitter: s.admission,
+		Engine: s.engine, Dialer: forker, Log: s.log, Numbers: s.cfg.SIP.Trunk.URI != ""})
+	return nil
+}
+
+// Messages is the server's messaging service (tests register sinks on it).
+func (s *Server) Messages() *messaging.Service { return s.messages }
+
+// mediaAddr is the address RTP binds and SDP advertises: media.address,
+// else sip.hostname, else the SIP listen address when it is a specific IP.
+func (s *Server) mediaAddr() (netip.Addr, error) {
 	addr := s.cfg.Media.Address
 	if addr == "" {
 		addr = s.cfg.SIP.Hostname
@@ -213,24 +246,13 @@ func (s *Server) startVoice() error {
 	}
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
-		return fmt.Errorf("media.address: set it (or sip.hostname) to this host's IP: %q is not one", addr)
+		return netip.Addr{}, fmt.Errorf("media.address: set it (or sip.hostname) to this host's IP: %q is not one", addr)
 	}
-	cc.MediaAddr = ip
-	gw, err := s.newGateway(router, ports, ip)
-	if err != nil {
-		return err
-	}
-	cc.Browsers, cc.WebRTC = gw, gw
-	s.sip.EnableCalls(cc)
-	if err := s.sip.Listen(); err != nil {
-		return err
-	}
-	s.gateway.Store(gw)
-	return nil
+	return ip, nil
 }
 
 // newGateway builds the browser gateway from the webrtc settings.
-func (s *Server) newGateway(router *callRouter, ports *media.PortRange, ip netip.Addr) (*webrtc.Gateway, error) {
+func (s *Server) newGateway(router *routing.Calls, ports *media.PortRange, ip netip.Addr, msgs *messaging.Service) (*webrtc.Gateway, error) {
 	w := s.cfg.WebRTC
 	var ice []webrtc.ICEServer
 	if u := config.List(w.STUNURLs); len(u) > 0 {
@@ -243,53 +265,11 @@ func (s *Server) newGateway(router *callRouter, ports *media.PortRange, ip netip
 		UDPPortMin: uint16(w.UDPPortMin), UDPPortMax: uint16(w.UDPPortMax), AuthTimeout: w.AuthTimeout,
 		IncludeLoopback: ip.IsLoopback()},
 		webrtc.Deps{Tokens: &accesstoken.Verifier{Keys: s.store}, Registry: s.registry, Ports: ports, MediaAddr: ip,
-			Router: router, Runner: router, Logger: s.log, Messages: s.browserMessage})
+			Router: router, Runner: router, Logger: s.log, Messages: routing.BrowserMessages(msgs)})
 	if err != nil {
 		return nil, fmt.Errorf("webrtc gateway: %w", err)
 	}
-	if s.messages != nil {
-		// Browser sessions are bindings of transport webrtc: each gets its
-		// messages as a message frame on its socket.
-		s.messages.SetSink(messaging.TransportWebRTC, messaging.SinkFunc(func(ctx context.Context, b presence.Binding, d messaging.Delivery) error {
-			return gw.DeliverTo(b.FlowID, d.From, d.To, string(d.Body))
-		}))
-	}
 	return gw, nil
-}
-
-// browserMessage hands a message frame from a browser session to the
-// messaging service, as a SIP MESSAGE from that client would be: to is
-// client:bob, sip:bob@domain or a bare bob (a client of the account).
-func (s *Server) browserMessage(ctx context.Context, accountSid, fromIdentity, to, body string) error {
-	if s.messages == nil {
-		return errors.New("messaging is not enabled")
-	}
-	in := messaging.Inbound{AccountSid: accountSid, From: fromIdentity, ContentType: "text/plain", Body: []byte(body)}
-	switch {
-	case strings.HasPrefix(to, "sip:"):
-		user, host, ok := strings.Cut(strings.TrimPrefix(to, "sip:"), "@")
-		if !ok || user == "" || host == "" {
-			return fmt.Errorf("to %q: want client:<identity>, sip:<user>@<domain> or an identity", to)
-		}
-		in.User, in.Host = user, host
-	default:
-		in.User = strings.TrimPrefix(to, "client:")
-	}
-	if in.User == "" {
-		return fmt.Errorf("to %q: no recipient", to)
-	}
-	_, _, err := s.messages.Submit(ctx, in)
-	return err
-}
-
-// signal serves /v1/signal once the gateway exists.
-func (s *Server) signal(w http.ResponseWriter, r *http.Request) {
-	gw := s.gateway.Load()
-	if gw == nil {
-		http.Error(w, "starting", http.StatusServiceUnavailable)
-		return
-	}
-	gw.ServeHTTP(w, r)
 }
 
 // hostOf returns the first listen address's host when it is a specific IP,
@@ -399,9 +379,8 @@ func (s *Server) Store() *store.Store { return s.store }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	opts := api.Options{Log: s.log, Admission: s.admission, Limits: s.admission, Calls: s.engine,
-		SIP: api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry},
-		Originator: &originator{ctx: s.voiceCtx, store: s.store, adm: s.admission, engine: s.engine, dialer: s.sip.Dialer(), log: s.log,
-			numbers: s.cfg.SIP.Trunk.URI != ""}}
+		SIP:        api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry},
+		Originator: s.originator}
 	opts.Messages = s.messages
 	if s.usageAPI != nil {
 		opts.Usage, opts.Events = s.usageAPI, s.usage
@@ -421,7 +400,7 @@ func (s *Server) Handler() http.Handler {
 	rest := api.New(s.store, opts)
 	mux.Handle(api.Prefix+"/", rest)
 	mux.Handle("/v1/", rest)
-	mux.HandleFunc("GET "+webrtc.Path, s.signal)
+	mux.Handle("GET "+webrtc.Path, s.gateway)
 	web.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -463,9 +442,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // calls too).
 func (s *Server) drainCalls(d time.Duration) {
 	s.sip.Drain()
-	if gw := s.gateway.Load(); gw != nil {
-		gw.Drain()
-	}
+	s.gateway.Drain()
 	deadline := time.Now().Add(d)
 	if n := s.engine.Active(); n > 0 {
 		s.log.Info("draining calls", "calls", n, "for at most", d.String())
@@ -492,118 +469,165 @@ type Listening struct {
 // Run serves until ctx is cancelled, then shuts down gracefully within the
 // configured timeout and releases the store and the data-directory lock.
 // started, if not nil, is called once every listener is bound.
-func (s *Server) Run(ctx context.Context, started func(Listening)) (err error) {
-	defer func() {
-		err = errors.Join(err, s.store.Close(), s.lock.release())
-	}()
-	// Plugins outlive nothing: closed after the HTTP server drained, and
-	// killed outright as a last line however Run returns.
-	defer plugins.CleanupAll()
-	if err := s.plugins.Start(ctx); err != nil {
-		s.log.Error("plugins did not all start; retrying in the background", "err", err)
+//
+// The server's components start in the order of the steps below and stop
+// in reverse, which is the shutdown order: /readyz turns 503 → calls drain
+// → HTTP drains → the SIP server and presence stop (the registry flushes
+// its bindings) → the usage deliverer and publisher close → the admission
+// client returns its leases and the supervisor stops the plugins → the
+// control socket closes → plugin clients are cleaned up as the last line →
+// the store closes and the data-dir lock is released.
+func (s *Server) Run(ctx context.Context, started func(Listening)) error {
+	var ln net.Listener
+	var hs *http.Server
+	var stopControl func()
+	serveErr := make(chan error, 1) // the HTTP server stopped on its own
+	fiveSeconds := func(ctx context.Context) (context.Context, context.CancelFunc) {
+		return context.WithTimeout(ctx, 5*time.Second)
 	}
-	s.admission.Start(ctx)
-	stopControl, err := s.serveControl(ctx)
-	if err != nil {
-		return err
-	}
-	defer stopControl()
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		err = errors.Join(err, s.admission.Close(cctx), s.plugins.Close())
-	}()
-	// Deferred after (so run before) the plugins stop: the deliverer and the
-	// publisher need the usage plugin to finish, after the voice stack and
-	// HTTP drained so that the last calls' events are sent.
-	if s.usage != nil {
-		s.usage.Start()
-		s.triggers.Start()
-		defer func() {
-			// After the listeners drained, so the last calls' events are sent.
-			s.triggers.Close()
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	steps := []step{
+		{name: "store and data-directory lock", stop: func(context.Context) error {
+			return errors.Join(s.store.Close(), s.lock.release())
+		}},
+		// Plugins outlive nothing: closed after everything that uses them
+		// (below), and killed outright as a last line however Run returns.
+		{name: "plugin clients", stop: func(context.Context) error { plugins.CleanupAll(); return nil }},
+		{name: "plugins and admission", start: func(ctx context.Context) error {
+			if err := s.plugins.Start(ctx); err != nil {
+				s.log.Error("plugins did not all start; retrying in the background", "err", err)
+			}
+			s.admission.Start(ctx)
+			return nil
+		}},
+		{name: "control socket", start: func(ctx context.Context) error {
+			var err error
+			stopControl, err = s.serveControl(ctx)
+			return err
+		}, stop: func(context.Context) error { stopControl(); return nil }},
+		// The admission client and the plugins stop after the usage queues
+		// below (which need the usage plugin to finish) and while the
+		// control socket, which serves their limits, is still open.
+		{name: "admission leases and plugins", stop: func(ctx context.Context) error {
+			cctx, cancel := fiveSeconds(ctx)
 			defer cancel()
-			err = errors.Join(err, s.usage.Close(cctx))
-		}()
+			return errors.Join(s.admission.Close(cctx), s.plugins.Close())
+		}},
 	}
-	ln, err := net.Listen("tcp", s.cfg.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("http listener: %w", err)
+	if s.usage != nil {
+		// After the voice stack and HTTP drained, so that the last calls'
+		// events are sent.
+		steps = append(steps, step{name: "usage", start: func(context.Context) error {
+			s.usage.Start()
+			s.triggers.Start()
+			return nil
+		}, stop: func(ctx context.Context) error {
+			s.triggers.Close()
+			cctx, cancel := fiveSeconds(ctx)
+			defer cancel()
+			return s.usage.Close(cctx)
+		}})
 	}
-	public := s.cfg.PublicURL
-	if public == "" {
-		public = "http://" + ln.Addr().String()
+	steps = append(steps,
+		step{name: "http listener", start: func(context.Context) error {
+			var err error
+			if ln, err = net.Listen("tcp", s.cfg.HTTP.Addr); err != nil {
+				return fmt.Errorf("http listener: %w", err)
+			}
+			public := s.cfg.PublicURL
+			if public == "" {
+				public = "http://" + ln.Addr().String()
+			}
+			s.publicURL.Store(&public)
+			return nil
+		}, stop: func(context.Context) error {
+			ln.Close() // closed already when the HTTP server shut down
+			return nil
+		}},
+		step{name: "sip credentials", stop: func(context.Context) error { s.creds.Close(); return nil }},
+		step{name: "voice", start: func(context.Context) error { return s.startVoice() }, stop: func(context.Context) error {
+			s.stopVoice()
+			s.gateway.Close()
+			s.voice.Wait() // the registry flushes its bindings as it stops
+			return nil
+		}},
+		step{name: "http", start: func(ctx context.Context) error {
+			hs = &http.Server{
+				Handler:           s.Handler(),
+				ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout:       30 * time.Second,
+				WriteTimeout:      60 * time.Second,
+				IdleTimeout:       120 * time.Second,
+				MaxHeaderBytes:    64 << 10,
+				ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+				BaseContext:       func(net.Listener) context.Context { return ctx },
+			}
+			go func() {
+				if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+					serveErr <- fmt.Errorf("http server: %w", err)
+				}
+			}()
+			return nil
+		}, stop: func(ctx context.Context) error {
+			sctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+			defer cancel()
+			if err := hs.Shutdown(sctx); err != nil {
+				return fmt.Errorf("http shutdown: %w", err)
+			}
+			return nil
+		}},
+		// Calls drain before HTTP does: REST can still end calls meanwhile.
+		step{name: "calls", stop: func(context.Context) error {
+			s.drainCalls(s.cfg.ShutdownTimeout * 3 / 4)
+			return nil
+		}},
+		step{name: "ready", start: func(context.Context) error {
+			s.ready.Store(true)
+			abs, _ := filepath.Abs(s.cfg.DataDir)
+			s.log.Info("parley started", "version", s.version, "http", ln.Addr().String(), "data_dir", abs)
+			if started != nil {
+				l := Listening{HTTP: ln.Addr().String(), DataDir: abs, SIP: map[string]string{}}
+				for _, t := range []string{"udp", "tcp", "tls", "ws", "wss"} {
+					if a := s.sip.Addr(t); a != nil {
+						l.SIP[t] = a.String()
+					}
+				}
+				started(l)
+			}
+			return nil
+		}, stop: func(context.Context) error {
+			s.ready.Store(false)
+			s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+			return nil
+		}},
+	)
+	err := runSteps(ctx, s.log, steps, serveErr)
+	if err == nil {
+		s.log.Info("stopped")
 	}
-	s.publicURL.Store(&public)
-	if err := s.startVoice(); err != nil {
-		ln.Close()
+	return err
+}
+
+// startVoice binds the SIP listeners and starts the loops of the voice
+// stack: presence, messaging, status callbacks and the SIP server. They
+// run until stopVoice.
+func (s *Server) startVoice() error {
+	if err := s.sip.Listen(); err != nil {
 		return err
 	}
-	voiceCtx, stopVoice := context.WithCancel(context.WithoutCancel(ctx))
-	s.voiceCtx = voiceCtx
-	var voice sync.WaitGroup
-	voice.Add(4)
-	go func() { defer voice.Done(); _ = s.registry.Run(voiceCtx) }()
+	s.voice.Add(4)
+	go func() { defer s.voice.Done(); _ = s.registry.Run(s.voiceCtx) }()
 	go func() {
-		defer voice.Done()
-		if err := s.messages.Run(voiceCtx); err != nil {
+		defer s.voice.Done()
+		if err := s.messages.Run(s.voiceCtx); err != nil {
 			s.log.Error("messaging stopped", "err", err)
 		}
 	}()
-	go func() { defer voice.Done(); s.callbacks.Run(voiceCtx) }()
+	go func() { defer s.voice.Done(); s.callbacks.Run(s.voiceCtx) }()
 	go func() {
-		defer voice.Done()
-		if err := s.sip.Run(voiceCtx); err != nil {
+		defer s.voice.Done()
+		if err := s.sip.Run(s.voiceCtx); err != nil {
 			s.log.Error("sip server stopped", "err", err)
 		}
 	}()
-	defer func() {
-		stopVoice()
-		if gw := s.gateway.Load(); gw != nil {
-			gw.Close()
-		}
-		voice.Wait() // the registry flushes its bindings as it stops
-		s.creds.Close()
-	}()
-	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-	s.ready.Store(true)
-	abs, _ := filepath.Abs(s.cfg.DataDir)
-	s.log.Info("parley started", "version", s.version, "http", ln.Addr().String(), "data_dir", abs)
-	if started != nil {
-		l := Listening{HTTP: ln.Addr().String(), DataDir: abs, SIP: map[string]string{}}
-		for _, t := range []string{"udp", "tcp", "tls", "ws", "wss"} {
-			if a := s.sip.Addr(t); a != nil {
-				l.SIP[t] = a.String()
-			}
-		}
-		started(l)
-	}
-
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	s.ready.Store(false)
-	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
-	s.drainCalls(s.cfg.ShutdownTimeout * 3 / 4)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	s.log.Info("stopped")
 	return nil
 }

@@ -18,56 +18,18 @@ import (
 	"github.com/parleyhq/parley/signaling/sip/internal/reqctx"
 )
 
-// Invite is what call routing knows of an authenticated inbound INVITE.
-type Invite struct {
-	AccountSid string // the caller's account
-	Identity   string // the caller: "client:alice" or "sip:alice@domain"
-	Domain     string // the Request-URI host
-	User       string // the Request-URI user (the dialled user or number)
-	From, To   string // as webhooks show them
-	CallerName string
-	// ApplicationSid is the outgoing application of a token caller ("" for Digest callers).
-	ApplicationSid string
-	// FromTrunk: the call came unauthenticated from the configured carrier
-	// (AccountSid and Identity are empty); it may only reach incoming numbers.
-	FromTrunk bool
-}
-
-// ErrNoRoute means no application takes the call (SIP 404).
-var ErrNoRoute = errors.New("sip: no route for the call")
-
-// CallRouter picks the account and application that take an inbound call and
-// admits it. Errors: ErrNoRoute → 404, an error with RetryAfter (an
-// admission denial) → 503 with Retry-After, anything else → 500.
-type CallRouter interface {
-	RouteInvite(ctx context.Context, in Invite) (*calls.Call, error)
-}
-
-// CallRunner runs a routed call on a leg (calls.Engine implements it).
-type CallRunner interface {
-	Run(ctx context.Context, c *calls.Call, leg calls.Leg) error
-}
-
-// ClientTargets lists the identities a <Dial><Client>name</Client> reaches in
-// an account: client:name and the SIP users called name on its domains.
-type ClientTargets interface {
-	ClientIdentities(ctx context.Context, accountSid, name string) ([]string, error)
-}
-
-// CallConfig enables calls on a Server. Set it with EnableCalls before Run.
+// CallConfig makes a Server take INVITEs and ring bindings (Deps.Calls).
 type CallConfig struct {
-	Router  CallRouter
-	Runner  CallRunner
-	Targets ClientTargets
-	Ports   *media.PortRange
+	// Router routes and admits inbound calls; Runner runs them (the call
+	// engine, through routing, which releases the admission when they end).
+	Router calls.Router
+	Runner calls.Runner
+	Ports  *media.PortRange
 	// MediaAddr is the address RTP endpoints bind and SDP advertises.
 	MediaAddr netip.Addr
 	// Codecs are the audio codecs offered and accepted, by name, in order of
 	// preference for generated media (G.711 first).
 	Codecs []string
-	// Browsers rings bindings of browser sessions (transport webrtc); nil:
-	// such bindings are not rung.
-	Browsers BrowserRinger
 	// WebRTC terminates the DTLS-SRTP media of bindings on WS/WSS (browser
 	// SIP stacks); nil: they are offered plain RTP.
 	WebRTC WebRTCMedia
@@ -107,15 +69,6 @@ func (c *callLegs) get(req *sip.Request) (dialogLeg, bool) {
 	defer c.mu.Unlock()
 	l, ok := c.legs[id.Value()]
 	return l, ok
-}
-
-// EnableCalls makes the server take INVITEs and dial out; call before Listen/Run.
-func (s *Server) EnableCalls(cc CallConfig) {
-	if len(cc.Codecs) == 0 {
-		cc.Codecs = []string{"PCMU", "PCMA", "opus", "telephone-event"}
-	}
-	s.calls = &cc
-	s.legs = &callLegs{legs: map[string]dialogLeg{}}
 }
 
 // Drain makes the server refuse new calls (503 with Retry-After) while the
@@ -251,7 +204,7 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 	}
 	offer.Codecs = accepted
 
-	in := Invite{AccountSid: p.AccountSid, Identity: p.Identity, Domain: domain, User: req.Recipient.User,
+	in := calls.Invite{AccountSid: p.AccountSid, Identity: p.Identity, Domain: domain, User: req.Recipient.User,
 		From: p.Identity, To: "sip:" + req.Recipient.User + "@" + domain}
 	if f := req.From(); f != nil {
 		in.CallerName = sanitize(f.DisplayName)
@@ -268,7 +221,7 @@ func (s *Server) handleInvite(req *sip.Request, r responder) {
 	if err != nil {
 		var denial retryLater
 		switch {
-		case errors.Is(err, ErrNoRoute):
+		case errors.Is(err, calls.ErrNoRoute):
 			s.respond(tx, req, 404, "Not Found")
 		case errors.As(err, &denial):
 			s.respond(tx, req, 503, "Service Unavailable", retryAfterHeader(denial))

@@ -79,9 +79,9 @@ type router struct {
 	app *callApp
 }
 
-func (r router) RouteInvite(ctx context.Context, in Invite) (*calls.Call, error) {
+func (r router) RouteInvite(ctx context.Context, in calls.Invite) (*calls.Call, error) {
 	if in.AccountSid != r.e.acc.Sid {
-		return nil, ErrNoRoute
+		return nil, calls.ErrNoRoute
 	}
 	c := &calls.Call{Sid: sid.New(sid.Call), AccountSid: in.AccountSid, From: in.From, To: in.To, Direction: "inbound",
 		AuthToken: r.e.acc.AuthToken, VoiceURL: r.app.srv.URL + "/voice", VoiceMethod: "POST"}
@@ -94,7 +94,7 @@ func (r router) RouteInvite(ctx context.Context, in Invite) (*calls.Call, error)
 type domainTargets struct{}
 
 func (domainTargets) ClientIdentities(ctx context.Context, acct, name string) ([]string, error) {
-	return []string{SIPIdentity(name, testDomain)}, nil
+	return []string{presence.SIPIdentity(name, testDomain)}, nil
 }
 
 func newCallEnv(t *testing.T, app *callApp) *env {
@@ -103,11 +103,20 @@ func newCallEnv(t *testing.T, app *callApp) *env {
 		t.Fatal(err)
 	}
 	recordings := t.TempDir()
-	return newEnvWith(t, "", nil, func(e *env) {
+	var forker *calls.Forker
+	return newEnvWith(t, "", nil, func(e *env, d *Deps) {
 		e.recordings = recordings
-		engine := calls.New(calls.Config{Dialer: e.srv.Dialer(), Webhooks: &webhook.Client{Timeout: 2 * time.Second}, Log: testLogger(t),
+		forker, err = calls.NewForker(calls.ForkerDeps{Bindings: e.reg, Targets: domainTargets{}, SIPIdentity: URIIdentity, Log: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		engine := calls.New(calls.Config{Dialer: forker, Webhooks: &webhook.Client{Timeout: 2 * time.Second}, Log: testLogger(t),
 			RecordingsDir: recordings, RecordingURL: func(acct, rec string) string { return "http://127.0.0.1:9/" + rec + ".wav" }})
-		e.srv.EnableCalls(CallConfig{Router: router{e, app}, Runner: engine, Targets: domainTargets{}, Ports: ports, MediaAddr: lo})
+		d.Calls = &CallConfig{Router: router{e, app}, Runner: engine, Ports: ports, MediaAddr: lo}
+	}, func(e *env) {
+		for _, tr := range []string{"udp", "tcp", "tls", "ws", "wss"} {
+			forker.SetRinger(tr, e.srv.Ringer())
+		}
 	})
 }
 
@@ -280,7 +289,7 @@ func TestInviteDialClientBridges(t *testing.T) {
 	if n, r := caller.heard(700*time.Millisecond, 440); n < 3000 || r < 0.6 {
 		t.Fatalf("caller heard %d samples, 440 Hz ratio %.2f", n, r)
 	}
-	if p, _ := e.reg.Get(ctx, e.acc.Sid, SIPIdentity("alice", testDomain)); p.Status != presence.Busy {
+	if p, _ := e.reg.Get(ctx, e.acc.Sid, presence.SIPIdentity("alice", testDomain)); p.Status != presence.Busy {
 		t.Fatalf("alice is %s during the call", p.Status)
 	}
 
@@ -301,14 +310,14 @@ func TestInviteDialClientBridges(t *testing.T) {
 		t.Fatalf("dial action: %v", d)
 	}
 	v := app.got("/voice")
-	if len(v) != 1 || v[0].Get("From") != SIPIdentity("bob", testDomain) || v[0].Get("To") != "sip:alice@"+testDomain {
+	if len(v) != 1 || v[0].Get("From") != presence.SIPIdentity("bob", testDomain) || v[0].Get("To") != "sip:alice@"+testDomain {
 		t.Fatalf("voice webhook: %v", v)
 	}
 	if !ringing {
 		t.Error("ringing was not relayed to the caller")
 	}
 	waitFor(t, "alice available again", func() bool {
-		p, _ := e.reg.Get(ctx, e.acc.Sid, SIPIdentity("alice", testDomain))
+		p, _ := e.reg.Get(ctx, e.acc.Sid, presence.SIPIdentity("alice", testDomain))
 		return p.Status == presence.Available
 	})
 }
@@ -404,7 +413,7 @@ rtp_ports		48000-48999
 			mu.Unlock()
 		}
 	})
-	waitFor(t, "baresip registered", func() bool { return len(e.bindings(SIPIdentity(user, testDomain))) > 0 })
+	waitFor(t, "baresip registered", func() bool { return len(e.bindings(presence.SIPIdentity(user, testDomain))) > 0 })
 	return dumps
 }
 
@@ -474,7 +483,7 @@ func TestBaresipAnswersDialClient(t *testing.T) {
 		t.Fatalf("dial action %v", d)
 	}
 	waitFor(t, "dave available again", func() bool {
-		p, _ := e.reg.Get(ctx, e.acc.Sid, SIPIdentity("dave", testDomain))
+		p, _ := e.reg.Get(ctx, e.acc.Sid, presence.SIPIdentity("dave", testDomain))
 		return p.Status == presence.Available
 	})
 	// baresip wrote what it heard: the caller's 1 kHz tone.
@@ -543,7 +552,7 @@ func TestForkFirstAnswerWinsOthersCancelled(t *testing.T) {
 			t.Fatalf("register: %d", res.StatusCode)
 		}
 	}
-	if n := len(e.bindings(SIPIdentity("alice", testDomain))); n != 2 {
+	if n := len(e.bindings(presence.SIPIdentity("alice", testDomain))); n != 2 {
 		t.Fatalf("%d bindings", n)
 	}
 	caller := newPhone(t, e, 47500)

@@ -11,206 +11,71 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
-	"github.com/parleyhq/parley/signaling/twiml"
 )
 
-// Dialer reaches a Dial's targets through registered bindings: every binding
-// of every target is rung at once; the first to answer wins and the others
-// are cancelled (RFC 3261 §16.7-style forking done by a B2BUA).
-func (s *Server) Dialer() calls.Dialer { return &dialer{s: s} }
+// Ringer rings SIP bindings (udp, tcp, tls, ws, wss) for the call
+// engine's forking (calls.Forker): an INVITE over the binding's flow with
+// the caller's codecs, WebRTC media for browser SIP stacks on WS/WSS. It
+// needs Deps.Calls.
+func (s *Server) Ringer() calls.Ringer { return sipRinger{s: s} }
 
-type dialer struct{ s *Server }
-
-// attempt is one binding being rung.
-type attempt struct {
-	binding presence.Binding
-	trunk   bool // a number at the carrier, not a registered client
-}
-
-func (d *dialer) targets(ctx context.Context, req calls.DialRequest) ([]attempt, error) {
-	var out []attempt
-	seen := map[string]bool{}
-	add := func(identity string) error {
-		bs, err := d.s.deps.Registry.Bindings(ctx, req.Call.AccountSid, identity)
-		if err != nil {
-			return err
-		}
-		for _, b := range bs {
-			k := b.Identity + "\x00" + b.Key
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, attempt{binding: b})
-			}
-		}
+// Carrier reaches numbers through the configured trunk (Config.Trunk), or
+// is nil when no trunk URI is configured: numbers cannot be dialled.
+func (s *Server) Carrier() calls.Carrier {
+	if !s.trunk.dials() {
 		return nil
 	}
-	for _, t := range req.Targets {
-		switch t := t.(type) {
-		case *twiml.Client:
-			ids := []string{ClientIdentity(t.Identity)}
-			if d.s.calls.Targets != nil {
-				more, err := d.s.calls.Targets.ClientIdentities(ctx, req.Call.AccountSid, t.Identity)
-				if err != nil {
-					return nil, err
-				}
-				ids = append(ids, more...)
-			}
-			for _, id := range ids {
-				if err := add(id); err != nil {
-					return nil, err
-				}
-			}
-		case *twiml.Sip:
-			var u sip.Uri
-			if err := sip.ParseUri(t.URI, &u); err != nil {
-				return nil, fmt.Errorf("dial %q: %w", t.URI, err)
-			}
-			// A SIP user of this server is reached through its bindings.
-			if err := add(SIPIdentity(u.User, u.Host)); err != nil {
-				return nil, err
-			}
-		case *twiml.Number:
-			if !d.s.trunk.dials() {
-				d.s.log.Warn("dial: no outbound trunk is configured for numbers", "number", t.Number)
-				continue
-			}
-			out = append(out, attempt{binding: d.s.trunk.binding(req.Call.AccountSid, t.Number), trunk: true})
-		}
-	}
-	return out, nil
+	return sipRinger{s: s, trunk: true}
 }
 
-// outcome of one attempt.
-type outcome struct {
-	leg     calls.Leg // answered: an *outboundLeg or a browser leg
-	media   calls.LegMedia
-	callSid string
-	binding presence.Binding
-	trunk   bool // dialled through the carrier: no presence to mark busy
-	status  int  // final SIP status when refused
-	err     error
+// URIIdentity is the presence identity a SIP URI (<Dial><Sip>) reaches: its
+// user of the domain named by its host.
+func URIIdentity(uri string) (string, error) {
+	var u sip.Uri
+	if err := sip.ParseUri(uri, &u); err != nil {
+		return "", fmt.Errorf("dial %q: %w", uri, err)
+	}
+	return presence.SIPIdentity(u.User, u.Host), nil
 }
 
-func (d *dialer) Dial(ctx context.Context, req calls.DialRequest) (calls.DialResult, error) {
-	atts, err := d.targets(ctx, req)
-	if err != nil {
-		return calls.DialResult{Status: calls.DialFailed}, err
-	}
-	if len(atts) == 0 {
-		return calls.DialResult{Status: calls.DialFailed}, nil
-	}
-	ringCtx, cancel := context.WithTimeout(ctx, req.Timeout)
-	defer cancel()
-	results := make(chan outcome, len(atts))
-	var ringOnce sync.Once
-	ringing := func() {
-		if req.Ringing != nil {
-			ringOnce.Do(req.Ringing)
-		}
-	}
-	for _, a := range atts {
-		go func() {
-			if a.binding.Transport == presence.TransportWebRTC {
-				results <- d.ringBrowser(ringCtx, req, a.binding, ringing)
-				return
-			}
-			results <- d.ring(ringCtx, req, a, ringing)
-		}()
-	}
-	var winner *outcome
-	busy, refused, pending := 0, 0, len(atts)
-collect:
-	for pending > 0 {
-		select {
-		case o := <-results:
-			pending--
-			switch {
-			case o.leg != nil && winner == nil:
-				winner = &o
-				cancel() // CANCEL the others
-			case o.leg != nil:
-				go o.leg.Hangup(context.Background()) // answered too late: BYE
-			case o.status == 486 || o.status == 600 || o.status == 603:
-				busy++
-			default:
-				refused++
-			}
-		case <-ctx.Done():
-			break collect // the caller left: do not wait for attempts still being cancelled
-		}
-	}
-	if pending > 0 {
-		// Attempts still finishing (a CANCEL waiting for its response) clean
-		// up on their own; any that answers after all is hung up.
-		go func() {
-			for ; pending > 0; pending-- {
-				if o := <-results; o.leg != nil {
-					o.leg.Hangup(context.Background())
-				}
-			}
-		}()
-		if winner != nil && ctx.Err() != nil {
-			winner.leg.Hangup(context.Background())
-			winner = nil
-		}
-	}
-	if winner != nil {
-		if !winner.trunk {
-			d.markBusy(winner.binding, winner.leg)
-		}
-		return calls.DialResult{Status: calls.DialAnswered, Leg: winner.leg, Media: winner.media, CallSid: winner.callSid}, nil
-	}
-	switch {
-	case ctx.Err() != nil:
-		return calls.DialResult{Status: calls.DialCanceled}, nil
-	case ringCtx.Err() != nil:
-		return calls.DialResult{Status: calls.DialNoAnswer}, nil
-	case busy > 0 && refused == 0:
-		return calls.DialResult{Status: calls.DialBusy}, nil
-	}
-	return calls.DialResult{Status: calls.DialFailed}, nil
+// sipRinger is the Ringer (and, with trunk, the Carrier) of a Server.
+type sipRinger struct {
+	s     *Server
+	trunk bool // a number at the carrier, not a registered client
 }
 
-// markBusy shows the answering identity busy until its leg ends.
-func (d *dialer) markBusy(b presence.Binding, l calls.Leg) {
-	if err := d.s.deps.Registry.SetBusy(context.Background(), b.AccountSid, b.Identity, true); err != nil {
-		d.s.log.Warn("presence: mark busy", "identity", b.Identity, "err", err)
-	}
-	go func() {
-		<-l.Done()
-		if err := d.s.deps.Registry.SetBusy(context.Background(), b.AccountSid, b.Identity, false); err != nil {
-			d.s.log.Warn("presence: clear busy", "identity", b.Identity, "err", err)
-		}
-	}()
+func (r sipRinger) Ring(ctx context.Context, req calls.RingRequest) (calls.Leg, calls.LegMedia, error) {
+	return r.s.ring(ctx, req, r.trunk)
+}
+
+// Binding is the pseudo-binding a number is rung at: the number at the
+// carrier, reached over the trunk's transport.
+func (r sipRinger) Binding(accountSid, number string) presence.Binding {
+	return r.s.trunk.binding(accountSid, number)
 }
 
 // ring sends one INVITE to a binding over its flow (or to the carrier) and
 // waits for the answer.
-func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, ringing func()) outcome {
-	s, b := d.s, a.binding
-	codecs := req.Offer
-	if len(codecs) == 0 {
-		codecs = []media.RTPCodec{{PT: 0, Name: "PCMU", Rate: 8000, Channels: 1}, {PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}}
-	}
+func (s *Server) ring(ctx context.Context, req calls.RingRequest, trunk bool) (calls.Leg, calls.LegMedia, error) {
+	b, codecs := req.Binding, req.Offer
 	// A binding on a WebSocket is a browser SIP stack (JsSIP, SIP.js): its
 	// media is WebRTC (ICE, DTLS-SRTP), terminated by s.calls.WebRTC.
 	var ep *media.Endpoint
-	var web WebRTCSession
+	var web calls.MediaOffer
 	var body []byte
 	if s.calls.WebRTC != nil && (b.Transport == presence.TransportWS || b.Transport == presence.TransportWSS) {
 		w, err := s.calls.WebRTC.OfferSIP(ctx, codecs)
 		if err != nil {
-			return outcome{err: err}
+			return nil, calls.LegMedia{}, err
 		}
 		web, body = w, []byte(w.SDP())
 	} else {
 		var err error
 		if ep, err = s.calls.Ports.Listen(s.calls.MediaAddr); err != nil {
-			return outcome{err: err}
+			return nil, calls.LegMedia{}, err
 		}
 		sessID := uint64(time.Now().UnixNano())
 		offer := media.Session{Addr: s.calls.MediaAddr, Port: int(ep.Local().Port()), Codecs: codecs, PTime: 20}
@@ -228,12 +93,12 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 	var contact sip.Uri
 	if err := sip.ParseUri(b.Contact, &contact); err != nil {
 		release()
-		return outcome{err: fmt.Errorf("binding contact %q: %w", b.Contact, err)}
+		return nil, calls.LegMedia{}, fmt.Errorf("binding contact %q: %w", b.Contact, err)
 	}
 	inv := sip.NewRequest(sip.INVITE, contact)
 	inv.SetBody(body)
 	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	from := sip.Uri{Scheme: "sip", User: callerUser(req.Call.From, req.CallerID), Host: s.contactFor(b.Transport).Host}
+	from := sip.Uri{Scheme: "sip", User: callerUser(req.From, req.CallerID), Host: s.contactFor(b.Transport).Host}
 	fromHdr := &sip.FromHeader{DisplayName: sanitize(req.Call.CallerName), Address: from, Params: sip.NewParams()}
 	fromHdr.Params.Add("tag", sip.GenerateTagN(16))
 	inv.AppendHeader(fromHdr)
@@ -242,21 +107,21 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 	inv.AppendHeader(&sip.ContactHeader{Address: s.contactFor(b.Transport)})
 	if err := s.route(b, inv); err != nil {
 		release()
-		return outcome{err: err}
+		return nil, calls.LegMedia{}, err
 	}
 	ua := s.dialogUA()
 	ua.ContactHDR = s.contactHeader(b.Transport)
 	dc, err := ua.WriteInvite(ctx, inv)
 	if err != nil {
 		release()
-		return outcome{err: fmt.Errorf("invite %s: %w", b.Contact, err)}
+		return nil, calls.LegMedia{}, fmt.Errorf("invite %s: %w", b.Contact, err)
 	}
 	callID := inv.CallID().Value()
-	leg := &outboundLeg{s: s, dc: dc, binding: b, release: release, callSid: sid.New(sid.Call), callID: callID,
+	leg := &outboundLeg{s: s, dc: dc, binding: b, release: release, callSid: req.CallSid, callID: callID,
 		digits: make(chan byte, 16), done: make(chan struct{})}
 	s.legs.put(callID, leg)
 	opts := sipgo.AnswerOptions{}
-	if a.trunk {
+	if trunk {
 		// The carrier may challenge (401/407); sipgo answers with Digest.
 		opts.Username, opts.Password = s.trunk.username, s.trunk.password
 	}
@@ -265,7 +130,9 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 		// (it passes up its latest response), and an answer implies the
 		// phone was alerted: report ringing once either way.
 		if res.StatusCode == 180 || res.StatusCode == 183 || res.IsSuccess() {
-			ringing()
+			if req.Ringing != nil {
+				req.Ringing()
+			}
 		}
 		return nil
 	}
@@ -282,14 +149,14 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 				}
 				leg.end()
 			}()
-			return outcome{err: err}
+			return nil, calls.LegMedia{}, err
 		}
 		leg.end()
 		var de *sipgo.ErrDialogResponse
 		if errors.As(err, &de) {
-			return outcome{status: de.Res.StatusCode}
+			return nil, calls.LegMedia{}, &calls.RingRefused{Status: de.Res.StatusCode, Reason: de.Res.Reason}
 		}
-		return outcome{err: err}
+		return nil, calls.LegMedia{}, err
 	}
 	if web != nil {
 		if err := dc.Ack(context.Background()); err != nil {
@@ -299,7 +166,7 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 		if err != nil {
 			s.log.Warn("webrtc media of a websocket leg failed", "contact", b.Contact, "err", err)
 			leg.Hangup(context.Background())
-			return outcome{status: 488}
+			return nil, calls.LegMedia{}, &calls.RingRefused{Status: 488, Reason: "Not Acceptable Here"}
 		}
 		leg.media = m
 	} else {
@@ -314,7 +181,7 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 		}
 		if err != nil {
 			leg.Hangup(context.Background())
-			return outcome{status: 488}
+			return nil, calls.LegMedia{}, &calls.RingRefused{Status: 488, Reason: "Not Acceptable Here"}
 		}
 		ep.SetRemote(answer.RTP())
 		leg.media = legMedia(ep, answer.Codecs)
@@ -326,44 +193,27 @@ func (d *dialer) ring(ctx context.Context, req calls.DialRequest, a attempt, rin
 		case <-leg.done:
 		}
 	}()
-	return outcome{leg: leg, media: leg.media, callSid: leg.callSid, binding: b, trunk: a.trunk}
+	return leg, leg.media, nil
 }
 
-// ringBrowser offers the call to a browser session through the BrowserRinger.
-func (d *dialer) ringBrowser(ctx context.Context, req calls.DialRequest, b presence.Binding, ringing func()) outcome {
-	r := d.s.calls.Browsers
-	if r == nil {
-		return outcome{status: 480}
-	}
-	codecs := req.Offer
-	if len(codecs) == 0 {
-		codecs = []media.RTPCodec{{PT: 0, Name: "PCMU", Rate: 8000, Channels: 1}, {PT: 101, Name: "telephone-event", Rate: 8000, Channels: 1, Fmtp: "0-15"}}
-	}
-	callSid := sid.New(sid.Call)
-	leg, m, err := r.Ring(ctx, BrowserRing{Binding: b, Call: req.Call, CallSid: callSid, From: req.Call.From,
-		CallerID: req.CallerID, Offer: codecs, Ringing: ringing})
-	if err != nil {
-		var refused *RingRefused
-		if errors.As(err, &refused) {
-			return outcome{status: refused.Status}
-		}
-		return outcome{err: err}
-	}
-	return outcome{leg: leg, media: m, callSid: callSid, binding: b}
-}
-
-// callerUser is the user part of the From we present: the Dial's callerId,
-// else the caller's own user.
+// callerUser is the user part of the From we present: the Dial's callerId
+// (a client's name for client:name), else the caller's own user.
 func callerUser(from, callerID string) string {
 	if callerID != "" {
-		return strings.TrimPrefix(callerID, "client:")
+		if id, _ := presence.ParseIdentity(callerID); id.Kind == presence.KindClient {
+			return id.User
+		}
+		return callerID
 	}
 	return identityUser(from)
 }
 
-// identityUser extracts the user of "client:alice" or "sip:alice@host".
+// identityUser is the user of an identity (alice of client:alice and of
+// sip:alice@host) or, for anything else (a number), the value up to an @.
 func identityUser(id string) string {
-	id = strings.TrimPrefix(strings.TrimPrefix(id, "client:"), "sip:")
+	if p, _ := presence.ParseIdentity(id); p.Kind != "" {
+		id = p.User
+	}
 	user, _, _ := strings.Cut(id, "@")
 	return user
 }

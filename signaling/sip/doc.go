@@ -18,6 +18,9 @@
 // responses and request context they share.
 //
 // The composition root creates a Server with New(Config, Deps), runs it with
-// Run(ctx) and stops it with Close. Deps holds the consumer-owned interfaces
-// Credentials (SIP domain users), TokenVerifier and the presence registry.
+// Run(ctx) and stops it with Close. Deps holds every collaborator: the
+// consumer-owned interfaces Credentials (SIP domain users), TokenVerifier
+// and the presence registry, and optionally Calls (INVITE is served and
+// bindings can be rung: Ringer, Carrier for the call engine's forking) and
+// Messages (MESSAGE is served; MessageSink delivers).
 package sip

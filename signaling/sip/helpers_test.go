@@ -69,11 +69,12 @@ func loopbackConfig() Config {
 // and a server on loopback.
 func newEnv(t testing.TB, dbPath string, mutate func(*Config)) *env {
 	t.Helper()
-	return newEnvWith(t, dbPath, mutate, nil)
+	return newEnvWith(t, dbPath, mutate, nil, nil)
 }
 
-// newEnvWith is newEnv with prepare called on the server before it listens.
-func newEnvWith(t testing.TB, dbPath string, mutate func(*Config), prepare func(*env)) *env {
+// newEnvWith is newEnv with deps completing the server's Deps before it is
+// created, and built called once it is, before it listens.
+func newEnvWith(t testing.TB, dbPath string, mutate func(*Config), deps func(*env, *Deps), built func(*env)) *env {
 	t.Helper()
 	ctx := context.Background()
 	if dbPath == "" {
@@ -106,18 +107,22 @@ func newEnvWith(t testing.TB, dbPath string, mutate func(*Config), prepare func(
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	e.srv, err = New(cfg, Deps{
+	d := Deps{
 		Credentials: st,
 		Tokens:      &accesstoken.Verifier{Keys: st, Now: e.clk.Now},
 		Registry:    e.reg,
 		Logger:      testLogger(t),
 		Now:         e.clk.Now,
-	})
+	}
+	if deps != nil {
+		deps(e, &d)
+	}
+	e.srv, err = New(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prepare != nil {
-		prepare(e)
+	if built != nil {
+		built(e)
 	}
 	if err := e.srv.Listen(); err != nil {
 		t.Fatal(err)

@@ -20,13 +20,6 @@ type MessageSubmitter interface {
 	Submit(ctx context.Context, in messaging.Inbound) (messaging.Outcome, messaging.Message, error)
 }
 
-// EnableMessages makes the server take SIP MESSAGE requests (RFC 3428) and
-// hand them to sub; bodies over maxBody bytes get 413. Call before Listen.
-func (s *Server) EnableMessages(sub MessageSubmitter, maxBody int) {
-	s.messages = sub
-	s.maxMessage = maxBody
-}
-
 func (s *Server) registerMessageHandlers() {
 	if s.messages == nil {
 		return

@@ -48,6 +48,15 @@ type Deps struct {
 	// refreshed bindings (usage events); it must not block.
 	Registered func(accountSid, key string)
 	Now        func() time.Time // default time.Now
+
+	// Calls, when set, makes the server take INVITEs and ring bindings for
+	// the call engine (Ringer, Carrier); nil: INVITE is not served.
+	Calls *CallConfig
+	// Messages, when set, takes the MESSAGE requests clients send (RFC
+	// 3428); nil: MESSAGE is not served. Bodies over MaxMessageBytes (when
+	// positive) get 413.
+	Messages        MessageSubmitter
+	MaxMessageBytes int
 }
 
 // ErrFlowClosed is returned when a binding's connection is gone and its
@@ -86,11 +95,11 @@ type Server struct {
 	flowsMu sync.Mutex
 	flows   map[string]struct{}
 
-	calls    *CallConfig // nil: INVITE is not served (see EnableCalls)
+	calls    *CallConfig // nil: INVITE is not served (Deps.Calls)
 	legs     *callLegs
 	draining atomic.Bool // refuse new calls (see Drain)
 
-	messages   MessageSubmitter // nil: MESSAGE is not served (see EnableMessages)
+	messages   MessageSubmitter // nil: MESSAGE is not served (Deps.Messages)
 	maxMessage int
 }
 
@@ -115,6 +124,20 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		addrs:  map[string]net.Addr{},
 		closed: make(chan struct{}),
 		flows:  map[string]struct{}{},
+
+		legs:       &callLegs{legs: map[string]dialogLeg{}},
+		messages:   deps.Messages,
+		maxMessage: deps.MaxMessageBytes,
+	}
+	if deps.Calls != nil {
+		cc := *deps.Calls
+		if cc.Router == nil || cc.Runner == nil || cc.Ports == nil || !cc.MediaAddr.IsValid() {
+			return nil, errors.New("sip: Calls needs a Router, a Runner, Ports and a MediaAddr")
+		}
+		if len(cc.Codecs) == 0 {
+			cc.Codecs = []string{"PCMU", "PCMA", "opus", "telephone-event"}
+		}
+		s.calls = &cc
 	}
 	if s.auth, err = sipauth.New(cfg.auth(), sipauth.Deps{Credentials: deps.Credentials, Tokens: deps.Tokens,
 		Logger: s.log, Now: s.now, OurAddress: s.isOurAddress}); err != nil {

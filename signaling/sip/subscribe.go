@@ -140,7 +140,7 @@ func (m *subscriptions) handleSubscribe(req *sip.Request, tx responder) {
 		entity := sip.Uri{Scheme: "sip", User: user, Host: strings.ToLower(req.Recipient.Host)}
 		sub = &subscription{
 			key: callID + "|" + localTag, accountSid: p.AccountSid, watcherID: p.Identity,
-			targets: []string{SIPIdentity(user, req.Recipient.Host), ClientIdentity(user)},
+			targets: []string{presence.SIPIdentity(user, req.Recipient.Host), presence.ClientIdentity(user)},
 			entity:  entity, callID: callID, localTag: localTag, remoteTag: remoteTag,
 			watcher: from.Address,
 		}

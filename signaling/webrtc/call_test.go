@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/signaling/sip"
 )
 
 // A SIP caller reaches a browser through <Dial><Client>: the browser gets
@@ -27,7 +26,7 @@ func TestSIPCallToBrowserBridgesMediaDTMFAndBrowserHangsUp(t *testing.T) {
 	go func() { answered <- caller.call(ctx, "alice") }()
 
 	in := b.expect(TypeIncoming, 10*time.Second)
-	if in.CallSid == "" || in.From != sip.SIPIdentity("bob", testDomain) || in.SDP == "" {
+	if in.CallSid == "" || in.From != presence.SIPIdentity("bob", testDomain) || in.SDP == "" {
 		t.Fatalf("incoming: %+v", in)
 	}
 	b.send(Frame{Type: TypeRinging, CallSid: in.CallSid})
@@ -37,7 +36,7 @@ func TestSIPCallToBrowserBridgesMediaDTMFAndBrowserHangsUp(t *testing.T) {
 	}
 	// The caller is answered at once (no answerOnBridge); alice is busy once
 	// her answer connected.
-	waitFor(t, "alice busy", func() bool { return e.presence(sip.ClientIdentity("alice")).Status == presence.Busy })
+	waitFor(t, "alice busy", func() bool { return e.presence(presence.ClientIdentity("alice")).Status == presence.Busy })
 	// Browser → SIP: the browser's 1 kHz tone reaches the caller.
 	if n, r := caller.heard(700*time.Millisecond, 1000); n < 3000 || r < 0.6 {
 		t.Fatalf("SIP caller heard %d samples, 1 kHz ratio %.2f", n, r)
@@ -77,7 +76,7 @@ func TestSIPCallToBrowserBridgesMediaDTMFAndBrowserHangsUp(t *testing.T) {
 	if d := e.app.got("/dialed")[0]; d.Get("DialCallStatus") != "completed" {
 		t.Fatalf("dial action: %v", d)
 	}
-	waitFor(t, "alice available again", func() bool { return e.presence(sip.ClientIdentity("alice")).Status == presence.Available })
+	waitFor(t, "alice available again", func() bool { return e.presence(presence.ClientIdentity("alice")).Status == presence.Available })
 	waitFor(t, "ports released", func() bool { return e.ports.InUse() == 0 })
 }
 

@@ -10,18 +10,17 @@ import (
 
 	pion "github.com/pion/webrtc/v4"
 
-	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/signaling/calls"
-	"github.com/parleyhq/parley/signaling/sip"
 )
 
 // ring offers a call to this session: incoming with Parley's SDP offer
 // (the caller's codecs and payload types), then waits for the browser.
-func (s *session) ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, calls.LegMedia, error) {
+func (s *session) ring(ctx context.Context, req calls.RingRequest) (calls.Leg, calls.LegMedia, error) {
 	codecs := bridgeable(req.Offer)
 	if _, _, ok := (sessionOf(codecs)).First(); !ok {
-		return nil, calls.LegMedia{}, &sip.RingRefused{Status: 488, Reason: "no codec a browser can take unchanged"}
+		return nil, calls.LegMedia{}, &calls.RingRefused{Status: 488, Reason: "no codec a browser can take unchanged"}
 	}
 	l := newLeg(s.g, s, req.CallSid, "")
 	if err := l.setup(codecs); err != nil {
@@ -54,7 +53,7 @@ func (s *session) ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, cal
 		case <-ctx.Done():
 			return fail(487, "canceled", ctx.Err())
 		case <-l.done:
-			return nil, calls.LegMedia{}, &sip.RingRefused{Status: 480, Reason: "browser left"}
+			return nil, calls.LegMedia{}, &calls.RingRefused{Status: 480, Reason: "browser left"}
 		case <-l.ringing:
 			if req.Ringing != nil {
 				req.Ringing()
@@ -62,7 +61,7 @@ func (s *session) ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, cal
 		case status := <-l.rejects:
 			l.hungUp.Store(true)
 			l.end()
-			return nil, calls.LegMedia{}, &sip.RingRefused{Status: status, Reason: "declined"}
+			return nil, calls.LegMedia{}, &calls.RingRefused{Status: status, Reason: "declined"}
 		case answer := <-l.answers:
 			if req.Ringing != nil {
 				req.Ringing() // an answer implies it rang
@@ -79,16 +78,16 @@ func (s *session) ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, cal
 			}
 			if err != nil {
 				l.s.sendError(CodeBadFrame, err.Error(), Frame{CallSid: l.callSid})
-				return fail(488, "bad answer", &sip.RingRefused{Status: 488, Reason: err.Error()})
+				return fail(488, "bad answer", &calls.RingRefused{Status: 488, Reason: err.Error()})
 			}
 			select {
 			case <-l.connected:
 			case <-ctx.Done():
 				return fail(487, "canceled", ctx.Err())
 			case <-l.done:
-				return nil, calls.LegMedia{}, &sip.RingRefused{Status: 480, Reason: "browser left"}
+				return nil, calls.LegMedia{}, &calls.RingRefused{Status: 480, Reason: "browser left"}
 			case <-time.After(s.g.cfg.ConnectTimeout):
-				return fail(408, "media did not connect", &sip.RingRefused{Status: 408, Reason: "ICE/DTLS did not connect"})
+				return fail(408, "media did not connect", &calls.RingRefused{Status: 408, Reason: "ICE/DTLS did not connect"})
 			}
 			l.mu.Lock()
 			l.answered, l.final = true, true
@@ -129,15 +128,15 @@ func (s *session) placeCall(claims accesstoken.Claims, f Frame) {
 		fail(CodeCallFailed, "the offer has no PCMU, PCMA or Opus")
 		return
 	}
-	from := sip.ClientIdentity(claims.Grants.Identity)
+	from := presence.ClientIdentity(claims.Grants.Identity)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	call, err := s.g.deps.Router.RouteInvite(ctx, sip.Invite{AccountSid: claims.AccountSid, Identity: from, From: from, To: f.To,
+	call, err := s.g.deps.Router.RouteInvite(ctx, calls.Invite{AccountSid: claims.AccountSid, Identity: from, From: from, To: f.To,
 		User: f.To, ApplicationSid: app})
 	cancel()
 	if err != nil {
-		var denial *admission.Denial
+		var denial interface{ RetryAfter() time.Duration } // an admission denial
 		switch {
-		case errors.Is(err, sip.ErrNoRoute):
+		case errors.Is(err, calls.ErrNoRoute):
 			fail(CodeCallFailed, "no route: "+err.Error())
 		case errors.As(err, &denial):
 			fail(CodeUnavailable, "over the account's limits")

@@ -12,7 +12,7 @@
 // loopback socket, and what the engine sends to the endpoint comes back on
 // that socket and is written to the browser's track.
 //
-// The Gateway implements sip.BrowserRinger (the SIP dialer rings webrtc
+// The Gateway implements calls.RingRequester (the SIP dialer rings webrtc
 // bindings through it) and places browser-originated calls through a
 // sip.CallRouter and sip.CallRunner, like a SIP caller with a token.
 package webrtc

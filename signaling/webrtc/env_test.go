@@ -90,9 +90,12 @@ type env struct {
 // router sends SIP callers to /voice and browser (token) callers to /outgoing.
 type router struct{ e *env }
 
-func (r router) RouteInvite(ctx context.Context, in sip.Invite) (*calls.Call, error) {
+func (r router) RouteInvite(ctx context.Context, in calls.Invite) (*calls.Call, error) {
 	if in.AccountSid != r.e.acc.Sid {
-		return nil, sip.ErrNoRoute
+		return nil, calls.ErrNoRoute
+	}
+	if in.User == "over-limit" {
+		return nil, overLimit{}
 	}
 	c := &calls.Call{Sid: sid.New(sid.Call), AccountSid: in.AccountSid, From: in.From, To: in.To, Direction: "inbound",
 		AuthToken: r.e.acc.AuthToken, VoiceURL: r.e.app.srv.URL + "/voice", VoiceMethod: "POST"}
@@ -102,10 +105,17 @@ func (r router) RouteInvite(ctx context.Context, in sip.Invite) (*calls.Call, er
 	return c, nil
 }
 
+// overLimit is an admission denial as routing reports one: an error with
+// RetryAfter().
+type overLimit struct{}
+
+func (overLimit) Error() string             { return "calls concurrency reached its limit" }
+func (overLimit) RetryAfter() time.Duration { return time.Second }
+
 type noTargets struct{}
 
 func (noTargets) ClientIdentities(ctx context.Context, acct, name string) ([]string, error) {
-	return []string{sip.SIPIdentity(name, testDomain)}, nil
+	return []string{presence.SIPIdentity(name, testDomain)}, nil
 }
 
 func newTestEnv(t *testing.T, docs map[string]string, mutate func(*Config)) *env {
@@ -146,14 +156,14 @@ func newTestEnv(t *testing.T, docs map[string]string, mutate func(*Config)) *env
 	cfg.UDP, cfg.WS, cfg.TCP, cfg.TLS, cfg.WSS = "127.0.0.1:0", "127.0.0.1:0", "", "", ""
 	cfg.Hostname = "127.0.0.1"
 	tokens := &accesstoken.Verifier{Keys: st}
-	e.sip, err = sip.New(cfg, sip.Deps{Credentials: st, Tokens: tokens, Registry: e.reg, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if e.ports, err = media.NewPortRange(43000, 43999); err != nil {
 		t.Fatal(err)
 	}
-	engine := calls.New(calls.Config{Dialer: e.sip.Dialer(), Webhooks: &webhook.Client{Timeout: 2 * time.Second}, Log: testLogger(t)})
+	forker, err := calls.NewForker(calls.ForkerDeps{Bindings: e.reg, Targets: noTargets{}, SIPIdentity: sip.URIIdentity, Log: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := calls.New(calls.Config{Dialer: forker, Webhooks: &webhook.Client{Timeout: 2 * time.Second}, Log: testLogger(t)})
 	gcfg := Config{IncludeLoopback: true, AuthTimeout: 2 * time.Second, ConnectTimeout: 5 * time.Second,
 		ICEServers: []ICEServer{{URLs: []string{"stun:stun.invalid:3478"}}}}
 	if mutate != nil {
@@ -164,7 +174,15 @@ func newTestEnv(t *testing.T, docs map[string]string, mutate func(*Config)) *env
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.sip.EnableCalls(sip.CallConfig{Router: router{e}, Runner: engine, Targets: noTargets{}, Ports: e.ports, MediaAddr: lo, Browsers: e.gw, WebRTC: e.gw})
+	e.sip, err = sip.New(cfg, sip.Deps{Credentials: st, Tokens: tokens, Registry: e.reg, Logger: testLogger(t),
+		Calls: &sip.CallConfig{Router: router{e}, Runner: engine, Ports: e.ports, MediaAddr: lo, WebRTC: e.gw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []string{presence.TransportUDP, presence.TransportTCP, presence.TransportTLS, presence.TransportWS, presence.TransportWSS} {
+		forker.SetRinger(tr, e.sip.Ringer())
+	}
+	forker.SetRinger(presence.TransportWebRTC, e.gw)
 	if err := e.sip.Listen(); err != nil {
 		t.Fatal(err)
 	}

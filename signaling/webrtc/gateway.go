@@ -21,7 +21,6 @@ import (
 	"github.com/parleyhq/parley/presence/accesstoken"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
-	"github.com/parleyhq/parley/signaling/sip"
 )
 
 // Path is where the gateway is mounted on the HTTP server.
@@ -67,10 +66,10 @@ type Deps struct {
 	// Ports and MediaAddr allocate the anchored RTP endpoint of each browser leg.
 	Ports     *media.PortRange
 	MediaAddr netip.Addr
-	// Router and Runner place browser-originated calls (server.callRouter
-	// and the call engine), as for a SIP caller with a token.
-	Router sip.CallRouter
-	Runner sip.CallRunner
+	// Router and Runner place browser-originated calls (routing.Calls,
+	// which runs them on the call engine), as for a SIP caller with a token.
+	Router calls.Router
+	Runner calls.Runner
 	// Messages, when set, takes message frames.
 	Messages MessageHook
 	Logger   *slog.Logger
@@ -217,15 +216,15 @@ func remoteIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// Ring implements sip.BrowserRinger: it offers the call to the session that
+// Ring implements calls.Ringer: it offers the call to the session that
 // is binding b and waits for it to answer, refuse, or the context to end.
-func (g *Gateway) Ring(ctx context.Context, req sip.BrowserRing) (calls.Leg, calls.LegMedia, error) {
+func (g *Gateway) Ring(ctx context.Context, req calls.RingRequest) (calls.Leg, calls.LegMedia, error) {
 	if g.draining.Load() {
-		return nil, calls.LegMedia{}, &sip.RingRefused{Status: 503, Reason: "shutting down"}
+		return nil, calls.LegMedia{}, &calls.RingRefused{Status: 503, Reason: "shutting down"}
 	}
 	s := g.session(req.Binding.FlowID)
 	if s == nil || !s.registered() {
-		return nil, calls.LegMedia{}, &sip.RingRefused{Status: 480, Reason: "browser session gone"}
+		return nil, calls.LegMedia{}, &calls.RingRefused{Status: 480, Reason: "browser session gone"}
 	}
 	return s.ring(ctx, req)
 }
@@ -262,7 +261,7 @@ func (g *Gateway) Deliver(accountSid, identity, from, body string) int {
 	}
 	g.mu.Unlock()
 	for _, s := range targets {
-		s.send(Frame{Type: TypeMessage, From: from, To: sip.ClientIdentity(identity), Body: body})
+		s.send(Frame{Type: TypeMessage, From: from, To: presence.ClientIdentity(identity), Body: body})
 	}
 	return len(targets)
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
-	"github.com/parleyhq/parley/signaling/sip"
 )
 
 func TestRegisterMakesBindingsPerTabAndCloseRemovesThem(t *testing.T) {
@@ -24,7 +23,7 @@ func TestRegisterMakesBindingsPerTabAndCloseRemovesThem(t *testing.T) {
 		t.Fatalf("registered: %+v", r1)
 	}
 	tab2.register(tok)
-	p := e.presence(sip.ClientIdentity("alice"))
+	p := e.presence(presence.ClientIdentity("alice"))
 	if p.Status != presence.Available || len(p.Bindings) != 2 {
 		t.Fatalf("presence after two tabs: %+v", p)
 	}
@@ -34,9 +33,9 @@ func TestRegisterMakesBindingsPerTabAndCloseRemovesThem(t *testing.T) {
 		}
 	}
 	tab1.c.Close()
-	waitFor(t, "one binding left", func() bool { return len(e.presence(sip.ClientIdentity("alice")).Bindings) == 1 })
+	waitFor(t, "one binding left", func() bool { return len(e.presence(presence.ClientIdentity("alice")).Bindings) == 1 })
 	tab2.c.Close()
-	waitFor(t, "alice offline", func() bool { return e.presence(sip.ClientIdentity("alice")).Status == presence.Offline })
+	waitFor(t, "alice offline", func() bool { return e.presence(presence.ClientIdentity("alice")).Status == presence.Offline })
 }
 
 func TestRegisterRefusals(t *testing.T) {
@@ -51,7 +50,7 @@ func TestRegisterRefusals(t *testing.T) {
 	if r.Incoming == nil || *r.Incoming {
 		t.Fatalf("outgoing-only token registered as incoming: %+v", r)
 	}
-	if p := e.presence(sip.ClientIdentity("bob")); len(p.Bindings) != 0 {
+	if p := e.presence(presence.ClientIdentity("bob")); len(p.Bindings) != 0 {
 		t.Fatalf("outgoing-only session is a binding: %+v", p)
 	}
 	// A refresh may not change the identity.
@@ -133,7 +132,7 @@ func TestTokenExpiryEndsBinding(t *testing.T) {
 	e := newTestEnv(t, nil, func(c *Config) { c.ExpiryWarning = 1500 * time.Millisecond })
 	s := dialSocket(t, e)
 	s.register(e.token("alice", true, "", 2*time.Second))
-	if p := e.presence(sip.ClientIdentity("alice")); p.Status != presence.Available {
+	if p := e.presence(presence.ClientIdentity("alice")); p.Status != presence.Available {
 		t.Fatalf("presence: %+v", p)
 	}
 	s.expect(TypeTokenWillExpire, 3*time.Second)
@@ -145,7 +144,7 @@ func TestTokenExpiryEndsBinding(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("socket still open after expiry")
 	}
-	waitFor(t, "alice offline", func() bool { return e.presence(sip.ClientIdentity("alice")).Status == presence.Offline })
+	waitFor(t, "alice offline", func() bool { return e.presence(presence.ClientIdentity("alice")).Status == presence.Offline })
 }
 
 func TestRefreshExtendsBinding(t *testing.T) {
@@ -159,7 +158,7 @@ func TestRefreshExtendsBinding(t *testing.T) {
 		t.Fatalf("refresh did not extend: %+v", r)
 	}
 	time.Sleep(1500 * time.Millisecond) // past the first token's expiry
-	bs, _ := e.reg.Bindings(context.Background(), e.acc.Sid, sip.ClientIdentity("alice"))
+	bs, _ := e.reg.Bindings(context.Background(), e.acc.Sid, presence.ClientIdentity("alice"))
 	if len(bs) != 1 {
 		t.Fatalf("bindings after refresh: %+v", bs)
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/parleyhq/parley/internal/browsertest"
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/signaling/sip"
 )
 
 // jssipBundle builds JsSIP (installed from npm by `make jsdeps` into
@@ -112,7 +111,7 @@ func TestJsSIPOverWebSocketAnswersCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Poll(ctx, `window.state && window.state.registered`, 10*time.Second)
-	bs, err := e.reg.Bindings(context.Background(), e.acc.Sid, sip.ClientIdentity("alice"))
+	bs, err := e.reg.Bindings(context.Background(), e.acc.Sid, presence.ClientIdentity("alice"))
 	if err != nil || len(bs) != 1 || (bs[0].Transport != presence.TransportWS && bs[0].Transport != presence.TransportWSS) {
 		t.Fatalf("bindings of client:alice: %+v %v", bs, err)
 	}
@@ -169,7 +168,7 @@ func TestJsSIPPlacesCall(t *testing.T) {
 	}
 	b.Poll(ctx, `window.state.confirmed`, 15*time.Second)
 	o := e.app.got("/outgoing")
-	if len(o) != 1 || o[0].Get("From") != sip.ClientIdentity("alice") || o[0].Get("ApplicationSid") != "AP0123456789" {
+	if len(o) != 1 || o[0].Get("From") != presence.ClientIdentity("alice") || o[0].Get("ApplicationSid") != "AP0123456789" {
 		t.Fatalf("outgoing webhook: %v", o)
 	}
 	// <Pause> inside <Gather> sends silence: the browser receives RTP.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleyhq/parley/signaling/sip"
+	"github.com/parleyhq/parley/presence"
 )
 
 func outgoingEnv(t *testing.T) (*env, *browser, *sipCaller) {
@@ -36,7 +36,7 @@ func TestBrowserCallsSIPPhone(t *testing.T) {
 	}
 	b.acceptAnswer(ans)
 	o := e.app.got("/outgoing")
-	if len(o) != 1 || o[0].Get("From") != sip.ClientIdentity("bob") || o[0].Get("To") != "alice" || o[0].Get("Campaign") != "spring" ||
+	if len(o) != 1 || o[0].Get("From") != presence.ClientIdentity("bob") || o[0].Get("To") != "alice" || o[0].Get("Campaign") != "spring" ||
 		o[0].Get("ApplicationSid") != "AP0123456789" {
 		t.Fatalf("outgoing webhook: %v", o)
 	}
@@ -114,7 +114,7 @@ func TestBrowserCallsBrowser(t *testing.T) {
 	bob := newBrowser(t, e, e.token("bob", false, "AP0123456789", time.Hour))
 	bob.invite("r1", "client:alice", nil)
 	in := alice.expect(TypeIncoming, 10*time.Second)
-	if in.From != sip.ClientIdentity("bob") {
+	if in.From != presence.ClientIdentity("bob") {
 		t.Fatalf("incoming: %+v", in)
 	}
 	alice.answer(in)
@@ -134,6 +134,16 @@ func TestDrainRefusesInvites(t *testing.T) {
 	e.gw.Drain()
 	b.invite("r9", "alice", nil)
 	if f := b.expect(TypeError, 5*time.Second); f.Code != CodeUnavailable || f.Ref != "r9" {
+		t.Fatalf("error: %+v", f)
+	}
+}
+
+// A call over the account's limits (a denial: an error with RetryAfter())
+// is refused as unavailable, not as a failed call.
+func TestInviteOverLimitIsUnavailable(t *testing.T) {
+	_, b, _ := outgoingEnv(t)
+	b.invite("r8", "over-limit", nil)
+	if f := b.expect(TypeError, 5*time.Second); f.Code != CodeUnavailable || f.Ref != "r8" || f.Message != "over the account's limits" {
 		t.Fatalf("error: %+v", f)
 	}
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/parleyhq/parley/presence"
 	"github.com/parleyhq/parley/presence/accesstoken"
-	"github.com/parleyhq/parley/signaling/sip"
 )
 
 const (
@@ -250,7 +249,7 @@ func (s *session) handle(f Frame) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := s.g.deps.Messages(ctx, claims.AccountSid, sip.ClientIdentity(claims.Grants.Identity), f.To, f.Body); err != nil {
+		if err := s.g.deps.Messages(ctx, claims.AccountSid, presence.ClientIdentity(claims.Grants.Identity), f.To, f.Body); err != nil {
 			s.sendError(CodeMessageRefused, err.Error(), f)
 		}
 	}
@@ -333,7 +332,7 @@ func (s *session) register(f Frame) {
 		close(answered)
 	}()
 	now := s.g.deps.Now()
-	identity := sip.ClientIdentity(claims.Grants.Identity)
+	identity := presence.ClientIdentity(claims.Grants.Identity)
 	if incoming {
 		_, err := s.g.deps.Registry.Apply(ctx, presence.Update{AccountSid: claims.AccountSid, Identity: identity, CallID: s.flow, CSeq: cseq, Now: now,
 			Contacts: []presence.Binding{{Key: s.flow, Contact: "sip:" + s.flow + "@webrtc.invalid", Expires: claims.Expires,

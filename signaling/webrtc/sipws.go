@@ -10,13 +10,12 @@ import (
 
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/media"
-	"github.com/parleyhq/parley/signaling/sip"
 )
 
-// OfferSIP implements sip.WebRTCMedia: the media of a SIP leg to a browser
+// OfferSIP implements signaling/sip's WebRTCMedia: the media of a SIP leg to a browser
 // SIP stack over WebSocket (JsSIP, SIP.js) is a PeerConnection like a
 // gateway leg's, offered in the INVITE instead of plain RTP.
-func (g *Gateway) OfferSIP(ctx context.Context, codecs []media.RTPCodec) (sip.WebRTCSession, error) {
+func (g *Gateway) OfferSIP(ctx context.Context, codecs []media.RTPCodec) (calls.MediaOffer, error) {
 	codecs = bridgeable(codecs)
 	if _, _, ok := sessionOf(codecs).First(); !ok {
 		return nil, errors.New("webrtc: no codec a browser can take unchanged")
@@ -76,7 +75,7 @@ func (s *sipSession) Connect(ctx context.Context, answer string) (calls.LegMedia
 	return l.med, nil
 }
 
-// ParseOffer implements sip.WebRTCMedia.
+// ParseOffer implements signaling/sip's WebRTCMedia.
 func (g *Gateway) ParseOffer(offer string) ([]media.RTPCodec, error) {
 	codecs, err := audioCodecs(offer)
 	if err != nil {
@@ -89,7 +88,7 @@ func (g *Gateway) ParseOffer(offer string) ([]media.RTPCodec, error) {
 	return codecs, nil
 }
 
-// AnswerSIP implements sip.WebRTCMedia: a browser SIP stack's call is
+// AnswerSIP implements signaling/sip's WebRTCMedia: a browser SIP stack's call is
 // answered by a PeerConnection like a gateway leg's.
 func (g *Gateway) AnswerSIP(ctx context.Context, offer string, prefer []media.RTPCodec) (string, calls.LegMedia, func(), error) {
 	offered, err := g.ParseOffer(offer)

@@ -147,13 +147,6 @@ type Principal struct {
 	OutgoingApp string
 }
 
-// clientIdentity and sipIdentity are the presence identities of a token
-// user and of a Digest user, as sip.ClientIdentity and sip.SIPIdentity
-// write them (they give way to presence's identity type, issue 16).
-func clientIdentity(identity string) string { return "client:" + identity }
-
-func sipIdentity(user, domain string) string { return "sip:" + user + "@" + strings.ToLower(domain) }
-
 func validIdentity(id string) bool {
 	if id == "" || len(id) > 256 {
 		return false
@@ -263,7 +256,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, req Request, domain st
 		if !validIdentity(claims.Grants.Identity) {
 			return fail(403, "Token Has No Valid Identity")
 		}
-		return Principal{AccountSid: claims.AccountSid, Identity: clientIdentity(claims.Grants.Identity), Bearer: true,
+		return Principal{AccountSid: claims.AccountSid, Identity: presence.ClientIdentity(claims.Grants.Identity), Bearer: true,
 			OutgoingApp: claims.Grants.OutgoingApplication()}, true
 	}
 	if digest == nil {
@@ -313,7 +306,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, req Request, domain st
 	default:
 		return fail(403, "Forbidden")
 	}
-	return Principal{AccountSid: cred.AccountSid, Identity: sipIdentity(username, domain), Domain: strings.ToLower(domain), Username: username}, true
+	return Principal{AccountSid: cred.AccountSid, Identity: presence.SIPIdentity(username, domain), Domain: strings.ToLower(domain), Username: username}, true
 }
 
 func (a *Authenticator) ourAddress(host string, port int) bool {
