@@ -6,15 +6,30 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/parleyhq/parley/admission"
 	"github.com/parleyhq/parley/internal/sid"
 	"github.com/parleyhq/parley/presence"
-	"github.com/parleyhq/parley/server/api"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/twiml"
 	"github.com/parleyhq/parley/store"
 )
+
+// OutboundCall is a call to place (the REST API's POST …/Calls.json; the
+// composition root converts api.OutboundCall, which has the same fields).
+type OutboundCall struct {
+	AccountSid, To, From                     string
+	URL, Method, FallbackURL, FallbackMethod string
+	ApplicationSid                           string
+	StatusCallback, StatusCallbackMethod     string
+	StatusCallbackEvents                     []string
+	Timeout                                  time.Duration
+}
+
+// ErrBadTarget is wrapped by Originate's errors that are the caller's to
+// fix (REST 400).
+var ErrBadTarget = errors.New("cannot place this call")
 
 // OriginatorConfig wires an Originator.
 type OriginatorConfig struct {
@@ -30,9 +45,8 @@ type OriginatorConfig struct {
 	Numbers bool
 }
 
-// Originator places calls for the REST API (api.Originator): dial the
-// target through presence, and once it answers run the call's
-// instructions on that leg.
+// Originator places calls for the REST API: dial the target through
+// presence, and once it answers run the call's instructions on that leg.
 type Originator struct{ cfg OriginatorConfig }
 
 // NewOriginator creates the REST API's originator.
@@ -56,13 +70,15 @@ func (o *Originator) target(to string) (twiml.DialTarget, error) {
 		if n := store.NormalizeNumber(to); strings.HasPrefix(n, "+") {
 			return &twiml.Number{Number: n}, nil
 		}
-		return nil, fmt.Errorf("%w: %q: call client:<identity>, a sip: URI or an E.164 number (+15551234567)", api.ErrBadTarget, to)
+		return nil, fmt.Errorf("%w: %q: call client:<identity>, a sip: URI or an E.164 number (+15551234567)", ErrBadTarget, to)
 	}
-	return nil, fmt.Errorf("%w: %q: call client:<identity> or a sip: URI (numbers need an outbound trunk, which is not configured)", api.ErrBadTarget, to)
+	return nil, fmt.Errorf("%w: %q: call client:<identity> or a sip: URI (numbers need an outbound trunk, which is not configured)", ErrBadTarget, to)
 }
 
-// Originate implements api.Originator.
-func (o *Originator) Originate(ctx context.Context, req api.OutboundCall) (store.CallRecord, error) {
+// Originate queues a call and places it in the background; it returns the
+// call as queued. Errors wrap ErrBadTarget when the request cannot be
+// placed as asked; an *admission.Denial means the account is at its limit.
+func (o *Originator) Originate(ctx context.Context, req OutboundCall) (store.CallRecord, error) {
 	t, err := o.target(req.To)
 	if err != nil {
 		return store.CallRecord{}, err
@@ -78,7 +94,7 @@ func (o *Originator) Originate(ctx context.Context, req api.OutboundCall) (store
 	if req.ApplicationSid != "" {
 		app, err := o.cfg.Store.Application(ctx, req.ApplicationSid)
 		if err != nil || app.AccountSid != acct.Sid {
-			return store.CallRecord{}, fmt.Errorf("%w: ApplicationSid %s is not an application of this account", api.ErrBadTarget, req.ApplicationSid)
+			return store.CallRecord{}, fmt.Errorf("%w: ApplicationSid %s is not an application of this account", ErrBadTarget, req.ApplicationSid)
 		}
 		c.ApplicationSid = app.Sid
 		c.VoiceURL, c.VoiceMethod = app.VoiceURL, app.VoiceMethod
@@ -88,7 +104,7 @@ func (o *Originator) Originate(ctx context.Context, req api.OutboundCall) (store
 		}
 	}
 	if c.VoiceURL == "" {
-		return store.CallRecord{}, fmt.Errorf("%w: the application has no voice URL", api.ErrBadTarget)
+		return store.CallRecord{}, fmt.Errorf("%w: the application has no voice URL", ErrBadTarget)
 	}
 	release, err := o.cfg.Admitter.Acquire(ctx, acct.Sid, admission.ResourceCalls)
 	if err != nil {
@@ -105,7 +121,7 @@ func (o *Originator) Originate(ctx context.Context, req api.OutboundCall) (store
 		Direction: c.Direction, Status: snap.Status}, nil
 }
 
-func (o *Originator) place(c *calls.Call, t twiml.DialTarget, req api.OutboundCall, release func()) {
+func (o *Originator) place(c *calls.Call, t twiml.DialTarget, req OutboundCall, release func()) {
 	defer release()
 	ctx := o.cfg.Context
 	res, err := o.cfg.Dialer.Dial(ctx, calls.DialRequest{Call: c, Targets: []twiml.DialTarget{t}, CallerID: req.From,

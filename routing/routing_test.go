@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/admission"
-	"github.com/parleyhq/parley/server/api"
 	"github.com/parleyhq/parley/signaling/calls"
 	"github.com/parleyhq/parley/signaling/twiml"
 	"github.com/parleyhq/parley/store"
@@ -94,7 +93,7 @@ func TestOriginatorTarget(t *testing.T) {
 		t.Run(tc.to, func(t *testing.T) {
 			got, err := NewOriginator(OriginatorConfig{Numbers: tc.numbers}).target(tc.to)
 			if tc.err != "" {
-				if !errors.Is(err, api.ErrBadTarget) || !strings.Contains(err.Error(), tc.err) {
+				if !errors.Is(err, ErrBadTarget) || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
 				}
 				return

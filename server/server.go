@@ -380,7 +380,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	opts := api.Options{Log: s.log, Admission: s.admission, Limits: s.admission, Calls: s.engine,
 		SIP:        api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry},
-		Originator: s.originator}
+		Originator: originator{s.originator}}
 	opts.Messages = s.messages
 	if s.usageAPI != nil {
 		opts.Usage, opts.Events = s.usageAPI, s.usage
