@@ -17,6 +17,15 @@
 // package), and internal/sipmsg and internal/reqctx are the request checks,
 // responses and request context they share.
 //
+// The files of this package are named by job: server.go (listeners, flows,
+// dispatch), register.go and udpregister.go (REGISTER through sipgo and
+// through udpreg), auth.go (the Authenticator's use for every method),
+// inbound.go (INVITEs that arrive: the inbound leg of the B2BUA),
+// outbound.go (INVITEs Parley sends: the Ringer of SIP bindings and the
+// trunk's Carrier), webrtc.go (the media of browser SIP stacks), trunk.go
+// (the carrier), message.go (MESSAGE in and the Sink out), subscribe.go
+// (SUBSCRIBE/NOTIFY), retry.go (denials as 503 + Retry-After).
+//
 // The composition root creates a Server with New(Config, Deps), runs it with
 // Run(ctx) and stops it with Close. Deps holds every collaborator: the
 // consumer-owned interfaces Credentials (SIP domain users), TokenVerifier
