@@ -1,15 +1,3 @@
-// Package webhook signs and sends Parley's outgoing webhooks: call
-// instructions, status callbacks, usage-trigger and messaging callbacks.
-//
-// Every request carries two signatures over the same string — the full URL
-// followed by each parameter name and value, names sorted:
-//   - X-Twilio-Signature: base64 HMAC-SHA1 keyed by the account's auth token,
-//     which existing helper libraries' request validators accept unchanged;
-//   - X-Parley-Signature: base64 HMAC-SHA256 of the same string and key, for
-//     receivers that want a stronger hash.
-//
-// For GET the parameters travel in the query string and the signed URL
-// includes them (no parameters are appended to the signed string).
 package webhook
 
 import (
@@ -27,6 +15,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -93,21 +82,47 @@ var (
 	ErrTimeout  = errors.New("webhook timed out")
 )
 
-// Client sends webhooks with a timeout and a cap on the reply size.
+// Client sends webhooks with a timeout and a cap on the reply size, through
+// its egress policy. Use it by pointer; do not copy it after first use.
 type Client struct {
-	HTTP      *http.Client  // default: a client with Timeout
+	// Policy decides which URLs may be fetched. Nil: a policy with default
+	// options, which refuses every non-public address.
+	Policy    *Policy
 	Timeout   time.Duration // whole request, default 10s
 	MaxBytes  int64         // reply cap, default 64 KiB
 	UserAgent string
+
+	once sync.Once
+	pol  *Policy
+	hc   *http.Client
+}
+
+func (c *Client) init() {
+	c.once.Do(func() {
+		c.pol = c.Policy
+		if c.pol == nil {
+			c.pol = NewPolicy(PolicyOptions{})
+		}
+		if c.Timeout <= 0 {
+			c.Timeout = 10 * time.Second
+		}
+		c.hc = c.pol.HTTPClient(c.Timeout)
+	})
+}
+
+// EgressPolicy is the policy the client fetches through, for other fetches
+// of tenant URLs (e.g. <Play> audio) to share.
+func (c *Client) EgressPolicy() *Policy {
+	c.init()
+	return c.pol
 }
 
 // Do sends r and returns the 2xx reply. Errors wrap ErrStatus, ErrTooLarge or
-// ErrTimeout where those apply.
+// ErrTimeout where those apply; a URL the egress policy refuses is a
+// *RefusedError (see Code).
 func (c *Client) Do(ctx context.Context, r Request) (Response, error) {
+	c.init()
 	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
 	limit := c.MaxBytes
 	if limit <= 0 {
 		limit = 64 << 10
@@ -119,9 +134,9 @@ func (c *Client) Do(ctx context.Context, r Request) (Response, error) {
 	if method == "" {
 		method = http.MethodPost
 	}
-	u, err := url.Parse(r.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Response{}, fmt.Errorf("webhook URL %q is not an absolute http(s) URL", r.URL)
+	u, err := c.pol.CheckURL(r.URL)
+	if err != nil {
+		return Response{}, fmt.Errorf("webhook %s %s: %w", method, redactRaw(r.URL), err)
 	}
 	var body io.Reader
 	signed, signParams := r.URL, r.Params
@@ -154,15 +169,14 @@ func (c *Client) Do(ctx context.Context, r Request) (Response, error) {
 		req.Header.Set(HeaderCompat, Sign(r.AuthToken, signed, signParams))
 		req.Header.Set(HeaderParley, SignSHA256(r.AuthToken, signed, signParams))
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: timeout}
-	}
-	res, err := hc.Do(req)
+	res, err := c.hc.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // its message repeats the URL, query and all
+		}
+		if errors.Is(err, ErrRefused) {
+			return Response{}, fmt.Errorf("webhook %s %s: %w", method, redact(u), err)
 		}
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 			return Response{}, fmt.Errorf("%w after %s: %s %s", ErrTimeout, timeout, method, redact(u))
@@ -189,6 +203,15 @@ func (c *Client) Do(ctx context.Context, r Request) (Response, error) {
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
+}
+
+// redactRaw is redact for a URL that may not parse.
+func redactRaw(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return redact(u)
 }
 
 // redact drops credentials and the query from a URL for logs and errors.

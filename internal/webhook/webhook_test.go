@@ -16,6 +16,17 @@ import (
 
 const token = "12345678901234567890123456789012"
 
+// loopbackPolicy allows the loopback networks the test servers listen on,
+// as an operator would with webhooks.allow_networks.
+func loopbackPolicy(t testing.TB) *Policy {
+	t.Helper()
+	allow, err := ParseNetworks([]string{"127.0.0.0/8", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewPolicy(PolicyOptions{Allow: allow})
+}
+
 // TestSignaturesMatchHelperLibrary checks both methods against the
 // independent validator of a well-known helper library.
 func TestSignaturesMatchHelperLibrary(t *testing.T) {
@@ -33,7 +44,7 @@ func TestSignaturesMatchHelperLibrary(t *testing.T) {
 	defer srv.Close()
 	params := url.Values{"CallSid": {"CA1"}, "From": {"client:alice"}, "To": {"+15550100"}, "CallStatus": {"ringing"}, "Digits": {"1 2&3=4"}}
 	v := twclient.NewRequestValidator(token)
-	c := &Client{}
+	c := &Client{Policy: loopbackPolicy(t)}
 	for _, method := range []string{"POST", "GET"} {
 		t.Run(method, func(t *testing.T) {
 			res, err := c.Do(context.Background(), Request{URL: srv.URL + "/voice?app=1", Method: method, Params: params, AuthToken: token})
@@ -75,7 +86,7 @@ func TestFailures(t *testing.T) {
 	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, strings.Repeat("x", 2048)) })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	c := &Client{Timeout: 200 * time.Millisecond, MaxBytes: 1024}
+	c := &Client{Timeout: 200 * time.Millisecond, MaxBytes: 1024, Policy: loopbackPolicy(t)}
 	tests := []struct {
 		url, method string
 		want        error
