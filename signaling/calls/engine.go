@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -94,7 +95,7 @@ func New(cfg Config) *Engine {
 	if cfg.MaxDocuments <= 0 {
 		cfg.MaxDocuments = 100
 	}
-	return &Engine{cfg: cfg, audio: newAudioCache(64 << 20), live: map[string]*Call{}}
+	return &Engine{cfg: cfg, audio: newAudioCache(64<<20, cfg.Webhooks.EgressPolicy()), live: map[string]*Call{}}
 }
 
 // ErrNotLive means the call is not running on this engine (it ended, or
@@ -237,7 +238,7 @@ func (e *Engine) fetchWithFallback(ctx context.Context, c *Call, req request) (*
 		return nil, "", fmt.Errorf("%w: %w", ErrInstructions, err)
 	}
 	fb := request{URL: c.FallbackURL, Method: c.FallbackMethod, Params: url.Values{
-		"ErrorCode": {"11200"}, "ErrorUrl": {req.URL}}}
+		"ErrorCode": {strconv.Itoa(webhook.Code(err))}, "ErrorUrl": {req.URL}}}
 	for k, v := range req.Params {
 		fb.Params[k] = v
 	}

@@ -23,6 +23,21 @@ import (
 
 const authToken = "0123456789abcdef0123456789abcdef"
 
+// loopbackPolicy lets webhooks reach the tests' httptest applications on
+// loopback, as an operator allows a same-host application with
+// webhooks.allow_networks; the default policy refuses them.
+func loopbackPolicy(t testing.TB, networks ...string) *webhook.Policy {
+	t.Helper()
+	if len(networks) == 0 {
+		networks = []string{"127.0.0.0/8", "::1/128"}
+	}
+	allow, err := webhook.ParseNetworks(networks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return webhook.NewPolicy(webhook.PolicyOptions{Allow: allow})
+}
+
 // hook is one webhook request the application received.
 type hook struct {
 	path   string
@@ -141,7 +156,7 @@ func newFixture(t *testing.T, d Dialer, tune func(*Config)) *fixture {
 	}
 	ev := &events{}
 	cfg := Config{
-		Webhooks:      &webhook.Client{Timeout: 500 * time.Millisecond},
+		Webhooks:      &webhook.Client{Timeout: 500 * time.Millisecond, Policy: loopbackPolicy(t)},
 		Dialer:        d,
 		Events:        ev,
 		RecordingsDir: t.TempDir(),
@@ -574,7 +589,7 @@ func TestSayWithoutTTSGoesOn(t *testing.T) {
 	if len(a.requests("/next")) != 1 {
 		t.Fatal("the call did not go on after a Say without TTS")
 	}
-	if _, err := f.engine.speak(context.Background(), "x", "", ""); err != ErrNoTTS {
+	if _, err := f.engine.speak(context.Background(), "AC1", "x", "", ""); err != ErrNoTTS {
 		t.Fatalf("speak without TTS: %v", err)
 	}
 }
@@ -637,7 +652,7 @@ func TestStatusCallbacks(t *testing.T) {
 		got = append(got, r.PostForm)
 	}))
 	defer srv.Close()
-	sc := &StatusCallbacks{Webhooks: &webhook.Client{Timeout: time.Second}, Backoff: 50 * time.Millisecond}
+	sc := &StatusCallbacks{Webhooks: &webhook.Client{Timeout: time.Second, Policy: loopbackPolicy(t)}, Backoff: 50 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go sc.Run(ctx)

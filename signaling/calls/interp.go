@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/internal/sid"
+	"github.com/parleyhq/parley/internal/webhook"
 	"github.com/parleyhq/parley/signaling/media"
 	"github.com/parleyhq/parley/signaling/twiml"
 )
@@ -138,7 +139,7 @@ func (r *run) exec(ctx context.Context, v twiml.Verb, docURL string) (next *requ
 		if err := r.answer(ctx, nil); err != nil {
 			return nil, false, err
 		}
-		audio, err := r.e.speak(ctx, v.Text, v.Voice, v.Language)
+		audio, err := r.e.speak(ctx, r.call.AccountSid, v.Text, v.Voice, v.Language)
 		if err != nil {
 			r.log().Error("Say failed; going on with the next verb", "line", v.Line, "err", err)
 			return nil, false, nil
@@ -217,15 +218,15 @@ func (r *run) play(ctx context.Context, p *twiml.Play, docURL string) error {
 	}
 	u, err := resolve(docURL, p.URL)
 	if err != nil {
-		r.log().Error("Play URL invalid; going on with the next verb", "line", p.Line, "err", err)
+		r.log().Error("Play URL invalid; going on with the next verb", "line", p.Line, "code", webhook.CodeInvalidURL, "err", err)
 		return nil
 	}
-	audio, err := r.e.audio.load(ctx, u)
+	audio, err := r.e.audio.load(ctx, r.call.AccountSid, u)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		r.log().Error("Play failed; going on with the next verb", "line", p.Line, "err", err)
+		r.log().Error("Play failed; going on with the next verb", "line", p.Line, "code", PlayErrorCode(err), "err", err)
 		return nil
 	}
 	loops := p.Loop

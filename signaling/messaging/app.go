@@ -35,7 +35,7 @@ func (s *Service) toApplication(ctx context.Context, m Message, app Application)
 	res, err := s.deps.Webhooks.Do(ctx, webhook.Request{URL: app.URL, Method: app.Method, Params: p, AuthToken: token})
 	if err != nil {
 		s.log.Warn("messaging URL failed", "message", m.Sid, "url", app.URL, "err", err)
-		s.setStatus(m, StatusFailed, ErrorWebhook, err.Error())
+		s.setStatus(m, StatusFailed, webhook.Code(err), err.Error()) // 11200, or the egress policy's code
 		return
 	}
 	if len(bytes.TrimSpace(res.Body)) == 0 {
