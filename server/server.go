@@ -49,6 +49,7 @@ type Server struct {
 	reg     *prometheus.Registry
 	metrics *httpMetrics
 	ready   atomic.Bool
+	egress  *webhook.Policy // every fetch of a tenant URL goes through it
 
 	plugins   *plugins.Supervisor
 	admission *admission.Client
@@ -113,7 +114,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, version strin
 		return nil, err
 	}
 	reg, m := newRegistry()
-	s := &Server{cfg: cfg, log: log, version: version, lock: lock, store: st, reg: reg, metrics: m}
+	egress, err := cfg.Webhooks.Policy()
+	if err != nil {
+		st.Close()
+		lock.release()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, version: version, lock: lock, store: st, reg: reg, metrics: m, egress: egress}
 	if err := s.newPlugins(); err != nil {
 		st.Close()
 		lock.release()
@@ -159,7 +166,7 @@ func (s *Server) newVoice(ctx context.Context) (err error) {
 			creds.Close()
 		}
 	}()
-	hooks := &webhook.Client{Timeout: s.cfg.Calls.WebhookTimeout, UserAgent: "Parley/" + s.version}
+	hooks := &webhook.Client{Policy: s.egress, Timeout: s.cfg.Calls.WebhookTimeout, UserAgent: "Parley/" + s.version}
 	s.callbacks = &calls.StatusCallbacks{Webhooks: hooks, Log: s.log}
 	msgs, err := messaging.New(s.cfg.Messaging, messaging.Deps{
 		Store: messageStore{s.store}, Registry: reg, Resolver: routing.NewMessages(s.store), Webhooks: hooks,
@@ -341,7 +348,8 @@ func (s *Server) newPlugins() error {
 		}
 		del, err := usage.NewDeliverer(sup, s.cfg.Usage, usage.DelivererOptions{
 			Accounts: storeAccounts{Store: s.store}, Actions: platformActions{Store: s.store, Limits: adm},
-			Logger: s.log, Registerer: s.reg})
+			Webhook: &webhook.Client{Policy: s.egress, Timeout: s.cfg.Usage.CallbackTimeout, UserAgent: "Parley-Usage-Trigger/1.0"},
+			Logger:  s.log, Registerer: s.reg})
 		if err != nil {
 			return fmt.Errorf("usage: %w", err)
 		}

@@ -44,6 +44,9 @@ func testConfig(t testing.TB) config.Config {
 	cfg.SIP.UDP, cfg.SIP.TCP, cfg.SIP.TLS, cfg.SIP.WS, cfg.SIP.WSS = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Media = config.Media{Address: "127.0.0.1", RTPPortMin: 41000, RTPPortMax: 41999}
 	cfg.ShutdownTimeout = 5 * time.Second
+	// The tests' applications are httptest servers on loopback, which the
+	// egress policy refuses by default: allow it as a same-host operator would.
+	cfg.Webhooks.AllowNetworks = []string{"127.0.0.0/8", "::1/128"}
 	return cfg
 }
 

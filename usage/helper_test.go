@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,6 +23,10 @@ import (
 	"github.com/parleyhq/parley/plugins/sdk"
 	"github.com/parleyhq/parley/usage"
 )
+
+// loopbackEgress lets webhooks reach the tests' httptest applications on
+// loopback (webhooks.allow_networks); the default egress policy refuses them.
+var loopbackEgress = webhook.NewPolicy(webhook.PolicyOptions{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 
 // TestMain doubles as the plugin process: the supervisor re-executes this
 // test binary as `<test binary> plugin serve usage` (go-plugin's
@@ -121,7 +126,7 @@ func (h *host) startDeliverer(t testing.TB) {
 	var err error
 	h.del, err = usage.NewDeliverer(h.sup, h.cfg, usage.DelivererOptions{
 		Accounts: accounts{"ACgone": ""}, Actions: h.acts, Logger: testLogger(), Registerer: prometheus.NewRegistry(),
-		Webhook: &webhook.Client{Timeout: time.Second},
+		Webhook: &webhook.Client{Timeout: time.Second, Policy: loopbackEgress},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,9 @@ func parleyCmd(dir string, args ...string) *exec.Cmd {
 		// Loopback and ephemeral ports: tests never take the standard SIP ports.
 		"PARLEY_SIP_UDP=127.0.0.1:0", "PARLEY_SIP_TCP=127.0.0.1:0", "PARLEY_SIP_TLS=127.0.0.1:0",
 		"PARLEY_SIP_WS=127.0.0.1:0", "PARLEY_SIP_WSS=127.0.0.1:0", "PARLEY_MEDIA_ADDRESS=127.0.0.1",
-		"PARLEY_MEDIA_RTP_PORT_MIN=49000", "PARLEY_MEDIA_RTP_PORT_MAX=49999")
+		"PARLEY_MEDIA_RTP_PORT_MIN=49000", "PARLEY_MEDIA_RTP_PORT_MAX=49999",
+		// The tests' applications are httptest servers on loopback, refused by default.
+		"PARLEY_WEBHOOKS_ALLOW_NETWORKS=127.0.0.0/8,::1/128")
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	twclient "github.com/twilio/twilio-go/client"
 
+	"github.com/parleyhq/parley/internal/webhook"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/plugins/builtin"
 	"github.com/parleyhq/parley/plugins/sdk"
@@ -119,7 +121,10 @@ func TestUsageRecordsAndTriggers(t *testing.T) {
 		got <- r.PostForm
 	}))
 	defer rcv.Close()
-	del, err := usage.NewDeliverer(sup, usage.DefaultConfig(), usage.DelivererOptions{Accounts: storeAccounts{e.st}})
+	// The receiver is on loopback, which the egress policy refuses by default.
+	egress := webhook.NewPolicy(webhook.PolicyOptions{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	del, err := usage.NewDeliverer(sup, usage.DefaultConfig(), usage.DelivererOptions{Accounts: storeAccounts{e.st},
+		Webhook: &webhook.Client{Policy: egress}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/parleyhq/parley/admission"
+	"github.com/parleyhq/parley/internal/webhook"
 	"github.com/parleyhq/parley/partners"
 	"github.com/parleyhq/parley/plugins"
 	"github.com/parleyhq/parley/signaling/calls"
@@ -44,6 +45,7 @@ type Config struct {
 	SIP             sip.Config       `yaml:"sip"`
 	Media           Media            `yaml:"media"`
 	Calls           Calls            `yaml:"calls"`
+	Webhooks        Webhooks         `yaml:"webhooks"`
 	WebRTC          WebRTC           `yaml:"webrtc"`
 	Usage           usage.Config     `yaml:"usage"`
 	Messaging       messaging.Config `yaml:"messaging"`
@@ -93,6 +95,25 @@ type Calls struct {
 	WebhookTimeout time.Duration `yaml:"webhook_timeout"`
 }
 
+// Webhooks configures the egress policy of every fetch of a tenant URL
+// (voice, fallback and status callbacks, messaging, usage triggers, <Play>).
+type Webhooks struct {
+	// AllowNetworks are CIDRs tenant URLs may reach although the policy
+	// refuses them by default (loopback, private, link-local, …), e.g.
+	// 127.0.0.0/8 for an application on the same host. Cloud metadata
+	// addresses stay refused.
+	AllowNetworks []string `yaml:"allow_networks"`
+}
+
+// Policy builds the egress policy these settings describe.
+func (w Webhooks) Policy() (*webhook.Policy, error) {
+	allow, err := webhook.ParseNetworks(w.AllowNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks.allow_networks: %w", err)
+	}
+	return webhook.NewPolicy(webhook.PolicyOptions{Allow: allow}), nil
+}
+
 // HTTP configures the REST API listener.
 type HTTP struct {
 	Addr string `yaml:"addr"`
@@ -137,7 +158,7 @@ func pluginDefaults() plugins.Config {
 type setting struct {
 	key   string // dotted YAML path
 	usage string
-	ptr   any // *string, *int, *bool or *time.Duration
+	ptr   any // *string, *int, *bool, *time.Duration or *[]string (comma-separated in env and flags)
 }
 
 func (c *Config) settings() []setting {
@@ -163,6 +184,7 @@ func (c *Config) settings() []setting {
 		{"media.rtp_port_min", "lowest RTP port", &c.Media.RTPPortMin},
 		{"media.rtp_port_max", "highest RTP port", &c.Media.RTPPortMax},
 		{"calls.webhook_timeout", "how long an instruction fetch may take", &c.Calls.WebhookTimeout},
+		{"webhooks.allow_networks", "networks (comma-separated CIDRs) that tenant URLs may reach although refused by default, e.g. 127.0.0.0/8 for an application on this host", &c.Webhooks.AllowNetworks},
 		{"messaging.max_body_bytes", "largest message body accepted (SIP 413, REST 400 above it)", &c.Messaging.MaxBodyBytes},
 		{"messaging.store_for", "how long a message to an offline client is kept for delivery on its next registration (negative: not stored, SIP 480)", &c.Messaging.StoreFor},
 		{"partners.operator_token", "enables operator partner management over REST (Basic operator:<token>)", &c.Partners.OperatorToken},
@@ -207,6 +229,8 @@ func Flags(fs *pflag.FlagSet) {
 			fs.Bool(FlagName(s.key), *p, usage)
 		case *time.Duration:
 			fs.Duration(FlagName(s.key), *p, usage)
+		case *[]string:
+			fs.StringSlice(FlagName(s.key), *p, usage)
 		}
 	}
 }
@@ -247,7 +271,11 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 			if f == nil || !f.Changed {
 				continue
 			}
-			if err := set(s.ptr, f.Value.String()); err != nil {
+			v := f.Value.String()
+			if sv, ok := f.Value.(pflag.SliceValue); ok {
+				v = strings.Join(sv.GetSlice(), ",")
+			}
+			if err := set(s.ptr, v); err != nil {
 				return Config{}, fmt.Errorf("flag --%s: %w", f.Name, err)
 			}
 		}
@@ -280,6 +308,8 @@ func set(ptr any, v string) error {
 			return fmt.Errorf("%q is not a duration like 30s or 5m", v)
 		}
 		*p = d
+	case *[]string:
+		*p = List(v)
 	default:
 		return fmt.Errorf("unsupported setting type %T", ptr)
 	}
@@ -338,6 +368,9 @@ func (c Config) Validate() error {
 	}
 	if c.WebRTC.AuthTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("webrtc.auth_timeout %s must be positive", c.WebRTC.AuthTimeout))
+	}
+	if _, err := webhook.ParseNetworks(c.Webhooks.AllowNetworks); err != nil {
+		errs = append(errs, fmt.Errorf("webhooks.allow_networks: %w", err))
 	}
 	if c.Calls.WebhookTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("calls.webhook_timeout %s must be positive", c.Calls.WebhookTimeout))

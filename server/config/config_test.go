@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -117,6 +118,50 @@ func TestDefaultsAndErrors(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestWebhookAllowNetworks(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "parley.yaml")
+	os.WriteFile(file, []byte("webhooks:\n  allow_networks: [10.0.0.0/8, \"fd00::/8\"]\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string
+		err  string
+	}{
+		{"default allows nothing", nil, nil, nil, ""},
+		{"file", map[string]string{"PARLEY_CONFIG": file}, nil, []string{"10.0.0.0/8", "fd00::/8"}, ""},
+		{"env", map[string]string{"PARLEY_WEBHOOKS_ALLOW_NETWORKS": "127.0.0.0/8, ::1"}, nil, []string{"127.0.0.0/8", "::1"}, ""},
+		{"flag beats env", map[string]string{"PARLEY_WEBHOOKS_ALLOW_NETWORKS": "10.0.0.0/8"}, []string{"--webhooks-allow-networks", "127.0.0.0/8,::1/128"}, []string{"127.0.0.0/8", "::1/128"}, ""},
+		{"bad network", map[string]string{"PARLEY_WEBHOOKS_ALLOW_NETWORKS": "127.0.0.0/8,localhost"}, nil, nil, "webhooks.allow_networks"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			Flags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(fs, func(k string) string { return tc.env[k] })
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(c.Webhooks.AllowNetworks, tc.want) {
+				t.Fatalf("allow_networks %q (%v), want %q", c.Webhooks.AllowNetworks, err, tc.want)
+			}
+			p, err := c.Webhooks.Policy()
+			if err != nil {
+				t.Fatal(err)
+			}
+			loopback, _ := p.Allowed(netip.MustParseAddr("127.0.0.1"))
+			if want := len(tc.want) > 0 && tc.want[0] == "127.0.0.0/8"; loopback != want {
+				t.Fatalf("127.0.0.1 allowed %v, want %v", loopback, want)
 			}
 		})
 	}

@@ -31,6 +31,10 @@ import (
 	"github.com/parleyhq/parley/store"
 )
 
+// loopbackEgress lets webhooks reach the tests' httptest applications on
+// loopback (webhooks.allow_networks); the default egress policy refuses them.
+var loopbackEgress = webhook.NewPolicy(webhook.PolicyOptions{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+
 var lo = netip.MustParseAddr("127.0.0.1")
 
 // callApp is the customer's webhook application: TwiML documents by path,
@@ -110,7 +114,7 @@ func newCallEnv(t *testing.T, app *callApp) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		engine := calls.New(calls.Config{Dialer: forker, Webhooks: &webhook.Client{Timeout: 2 * time.Second}, Log: testLogger(t),
+		engine := calls.New(calls.Config{Dialer: forker, Webhooks: &webhook.Client{Timeout: 2 * time.Second, Policy: loopbackEgress}, Log: testLogger(t),
 			RecordingsDir: recordings, RecordingURL: func(acct, rec string) string { return "http://127.0.0.1:9/" + rec + ".wav" }})
 		d.Calls = &CallConfig{Router: router{e, app}, Runner: engine, Ports: ports, MediaAddr: lo}
 	}, func(e *env) {

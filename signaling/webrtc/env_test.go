@@ -29,6 +29,10 @@ import (
 	"github.com/parleyhq/parley/store"
 )
 
+// loopbackEgress lets webhooks reach the tests' httptest applications on
+// loopback (webhooks.allow_networks); the default egress policy refuses them.
+var loopbackEgress = webhook.NewPolicy(webhook.PolicyOptions{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+
 const (
 	testDomain   = "pbx.test"
 	testPassword = "correct-horse-battery"
@@ -163,7 +167,7 @@ func newTestEnv(t *testing.T, docs map[string]string, mutate func(*Config)) *env
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := calls.New(calls.Config{Dialer: forker, Webhooks: &webhook.Client{Timeout: 2 * time.Second}, Log: testLogger(t)})
+	engine := calls.New(calls.Config{Dialer: forker, Webhooks: &webhook.Client{Timeout: 2 * time.Second, Policy: loopbackEgress}, Log: testLogger(t)})
 	gcfg := Config{IncludeLoopback: true, AuthTimeout: 2 * time.Second, ConnectTimeout: 5 * time.Second,
 		ICEServers: []ICEServer{{URLs: []string{"stun:stun.invalid:3478"}}}}
 	if mutate != nil {
