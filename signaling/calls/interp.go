@@ -18,6 +18,19 @@ import (
 	"github.com/parleyhq/parley/signaling/twiml"
 )
 
+// ErrNotSupported fails a call whose instructions use a verb or noun that
+// parses but that this server does not carry out yet.
+var ErrNotSupported = errors.New("not supported by this server")
+
+// loops is how often a Say or Play with loop n plays: 0 means until the
+// caller hangs up, within reason.
+func loops(n int) int {
+	if n == 0 {
+		return 1000
+	}
+	return n
+}
+
 // run is one call's interpreter state.
 type run struct {
 	e        *Engine
@@ -144,7 +157,7 @@ func (r *run) exec(ctx context.Context, v twiml.Verb, docURL string) (next *requ
 			r.log().Error("Say failed; going on with the next verb", "line", v.Line, "err", err)
 			return nil, false, nil
 		}
-		for i := 0; i < v.Loop; i++ {
+		for i := 0; i < loops(v.Loop); i++ {
 			if err := r.sender.PlayULaw(ctx, audio); err != nil {
 				return nil, false, err
 			}
@@ -202,7 +215,7 @@ func (r *run) exec(ctx context.Context, v twiml.Verb, docURL string) (next *requ
 	case *twiml.Message:
 		r.message(ctx, v, docURL)
 	default:
-		return nil, false, fmt.Errorf("verb %s (line %d) is not supported", v.Name(), v.Position().Line)
+		return nil, false, fmt.Errorf("%w: verb <%s> (line %d)", ErrNotSupported, v.Name(), v.Position().Line)
 	}
 	return nil, false, nil
 }
@@ -229,11 +242,7 @@ func (r *run) play(ctx context.Context, p *twiml.Play, docURL string) error {
 		r.log().Error("Play failed; going on with the next verb", "line", p.Line, "code", PlayErrorCode(err), "err", err)
 		return nil
 	}
-	loops := p.Loop
-	if loops == 0 {
-		loops = 1000 // "forever": until the caller hangs up, within reason
-	}
-	for i := 0; i < loops; i++ {
+	for i := 0; i < loops(p.Loop); i++ {
 		if err := r.sender.PlayULaw(ctx, audio); err != nil {
 			return err
 		}
@@ -255,6 +264,12 @@ func (r *run) drain() {
 }
 
 func (r *run) gather(ctx context.Context, g *twiml.Gather, docURL string) (*request, error) {
+	if !g.WantsDTMF() {
+		return nil, fmt.Errorf("%w: <Gather input=%q> (line %d): speech recognition", ErrNotSupported, g.Input, g.Line)
+	}
+	if g.WantsSpeech() {
+		r.log().Warn("Gather: speech input is not supported; gathering digits only", "line", g.Line)
+	}
 	r.drain()
 	promptCtx, stopPrompts := context.WithCancel(ctx)
 	defer stopPrompts()
@@ -507,6 +522,12 @@ func ringback() []byte {
 func (r *run) dial(ctx context.Context, d *twiml.Dial, docURL string) (*request, bool, error) {
 	if r.e.cfg.Dialer == nil {
 		return nil, false, errors.New("<Dial>: this server has no dialer configured")
+	}
+	for _, t := range d.Targets {
+		switch t.(type) {
+		case *twiml.Conference, *twiml.Queue:
+			return nil, false, fmt.Errorf("%w: <Dial><%s> (line %d)", ErrNotSupported, t.Noun(), t.Position().Line)
+		}
 	}
 	stopRing := func() {}
 	if !d.AnswerOnBridge {
