@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/parleyhq/parley/server/config"
-	"github.com/parleyhq/parley/server/store"
+	"github.com/parleyhq/parley/store"
 )
 
 // TestDefaultEgressRefusesLoopback: with the webhooks settings `parley serve`
