@@ -15,7 +15,7 @@ import (
 func TestUnsupportedVerbsFailCleanly(t *testing.T) {
 	tests := []struct {
 		name, doc, want string
-		answered       bool
+		answered        bool
 	}{
 		{"enqueue", `<Response><Enqueue waitUrl="/wait">support</Enqueue></Response>`, "<Enqueue> (line 1)", false},
 		{"leave", `<Response><Leave/></Response>`, "<Leave>", false},
