@@ -23,6 +23,7 @@ require (
 	golang.org/x/net v0.59.0
 	google.golang.org/grpc v1.61.0
 	google.golang.org/protobuf v1.36.12
+	gopkg.in/hraban/opus.v2 v2.0.0-20230925203106-0188a62cb302
 	gopkg.in/yaml.v3 v3.0.1
 )
 
