@@ -66,8 +66,8 @@ func (r *PortRange) Listen(ip netip.Addr) (*Endpoint, error) {
 		r.inUse[port] = true
 		e := &Endpoint{rtp: rtpConn, rtcp: rtcpConn, port: port, release: func() { r.free(port) }}
 		e.local = netip.AddrPortFrom(ip, uint16(port))
-		go e.readLoop(rtpConn, &e.sink, &e.remote, &e.stats.PacketsIn, &e.stats.BytesIn)
-		go e.readLoop(rtcpConn, &e.rtcpSink, &e.remoteRTCP, &e.stats.RTCPIn, nil)
+		go e.readLoop(rtpConn, &e.sink, &e.remote, &e.stats.PacketsIn, &e.stats.BytesIn, false)
+		go e.readLoop(rtcpConn, &e.rtcpSink, &e.remoteRTCP, &e.stats.RTCPIn, nil, true)
 		return e, nil
 	}
 	return nil, fmt.Errorf("%w (%d-%d)", ErrNoPorts, r.min, r.max)
@@ -83,10 +83,32 @@ func (r *PortRange) free(port int) {
 // the call: a sink that keeps data must copy it.
 type Sink func(pkt []byte)
 
-// Stats counts an endpoint's traffic.
+// Stats counts an endpoint's traffic. With a Cipher, SRTPFailed counts the
+// packets dropped because they did not authenticate (a bad tag, too short)
+// and SRTPReplayed those dropped as replays; neither reaches the sink.
 type Stats struct {
 	PacketsIn, PacketsOut, BytesIn, BytesOut, RTCPIn, RTCPOut, Foreign atomic.Uint64
+	SRTPFailed, SRTPReplayed                                           atomic.Uint64
 }
+
+// Cipher protects what an endpoint sends and authenticates and decrypts what
+// it receives: SRTP and SRTCP, implemented by media/srtp. Each method writes
+// its output into dst's storage (growing it only when it is too small) and
+// returns it. The endpoint calls the Unprotect
+// methods from its socket readers and the Protect methods from its writers,
+// one call at a time per direction.
+type Cipher interface {
+	ProtectRTP(dst, pkt []byte) ([]byte, error)
+	UnprotectRTP(dst, pkt []byte) ([]byte, error)
+	ProtectRTCP(dst, pkt []byte) ([]byte, error)
+	UnprotectRTCP(dst, pkt []byte) ([]byte, error)
+}
+
+// ErrReplayed is what a Cipher returns (wrapped) for a packet it has already
+// seen.
+var ErrReplayed = errors.New("srtp: replayed packet")
+
+type cipherBox struct{ c Cipher }
 
 // peer is the remote address of one socket: the one signalled (SDP) until a
 // packet arrives, then the source of the packets (symmetric RTP latching).
@@ -113,6 +135,14 @@ func (p *peer) accept(from netip.AddrPort) bool {
 	return p.addr == from
 }
 
+// allows reports whether a packet from this source may be read: any source
+// before latching, the latched one after.
+func (p *peer) allows(from netip.AddrPort) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.latched || p.addr == from
+}
+
 // Endpoint is one leg's RTP and RTCP sockets.
 type Endpoint struct {
 	rtp, rtcp          *net.UDPConn
@@ -123,6 +153,12 @@ type Endpoint struct {
 	stats              Stats
 	closeOnce          sync.Once
 	release            func()
+
+	cipher  atomic.Pointer[cipherBox]
+	rtpOut  sync.Mutex // with a cipher: serialises protecting into rtpBuf
+	rtpBuf  []byte
+	rtcpOut sync.Mutex
+	rtcpBuf []byte
 }
 
 // Local is the RTP address to put in SDP.
@@ -145,6 +181,19 @@ func (e *Endpoint) SetRemote(rtpAddr netip.AddrPort) {
 	e.remoteRTCP.mu.Unlock()
 }
 
+// SetCipher makes the endpoint speak SRTP: every packet sent is protected
+// and every packet received is authenticated and decrypted before it reaches
+// the sink (or dropped and counted). Latching waits for the first packet that
+// authenticates, so a stranger cannot take the stream over with garbage. Set
+// it before the first packet (nil goes back to plain RTP).
+func (e *Endpoint) SetCipher(c Cipher) {
+	if c == nil {
+		e.cipher.Store(nil)
+		return
+	}
+	e.cipher.Store(&cipherBox{c})
+}
+
 // SetSink routes received RTP to s (nil drops it).
 func (e *Endpoint) SetSink(s Sink) { storeSink(&e.sink, s) }
 
@@ -159,14 +208,39 @@ func storeSink(p *atomic.Pointer[Sink], s Sink) {
 	p.Store(&s)
 }
 
-func (e *Endpoint) readLoop(c *net.UDPConn, sink *atomic.Pointer[Sink], remote *peer, packets, bytes *atomic.Uint64) {
+func (e *Endpoint) readLoop(c *net.UDPConn, sink *atomic.Pointer[Sink], remote *peer, packets, bytes *atomic.Uint64, rtcp bool) {
 	buf := make([]byte, 1500)
+	var plain []byte // decrypted packets, with a cipher
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return // closed
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		pkt := buf[:n]
+		if box := e.cipher.Load(); box != nil {
+			if !remote.allows(from) {
+				e.stats.Foreign.Add(1)
+				continue
+			}
+			if plain == nil {
+				plain = make([]byte, 0, 1500)
+			}
+			if rtcp {
+				plain, err = box.c.UnprotectRTCP(plain[:0], pkt)
+			} else {
+				plain, err = box.c.UnprotectRTP(plain[:0], pkt)
+			}
+			if err != nil {
+				if errors.Is(err, ErrReplayed) {
+					e.stats.SRTPReplayed.Add(1)
+				} else {
+					e.stats.SRTPFailed.Add(1)
+				}
+				continue
+			}
+			pkt = plain
+		}
 		if !remote.accept(from) {
 			e.stats.Foreign.Add(1)
 			continue
@@ -176,7 +250,7 @@ func (e *Endpoint) readLoop(c *net.UDPConn, sink *atomic.Pointer[Sink], remote *
 			bytes.Add(uint64(n))
 		}
 		if s := sink.Load(); s != nil {
-			(*s)(buf[:n])
+			(*s)(pkt)
 		}
 	}
 }
@@ -186,6 +260,15 @@ func (e *Endpoint) WriteRTP(pkt []byte) error {
 	to := e.remote.get()
 	if !to.IsValid() {
 		return errors.New("rtp: no remote address yet")
+	}
+	if box := e.cipher.Load(); box != nil {
+		e.rtpOut.Lock()
+		defer e.rtpOut.Unlock()
+		var err error
+		if e.rtpBuf, err = box.c.ProtectRTP(e.rtpBuf[:0], pkt); err != nil {
+			return fmt.Errorf("srtp protect: %w", err)
+		}
+		pkt = e.rtpBuf
 	}
 	if _, err := e.rtp.WriteToUDPAddrPort(pkt, to); err != nil {
 		return fmt.Errorf("rtp write: %w", err)
@@ -200,6 +283,15 @@ func (e *Endpoint) WriteRTCP(pkt []byte) error {
 	to := e.remoteRTCP.get()
 	if !to.IsValid() {
 		return errors.New("rtcp: no remote address yet")
+	}
+	if box := e.cipher.Load(); box != nil {
+		e.rtcpOut.Lock()
+		defer e.rtcpOut.Unlock()
+		var err error
+		if e.rtcpBuf, err = box.c.ProtectRTCP(e.rtcpBuf[:0], pkt); err != nil {
+			return fmt.Errorf("srtcp protect: %w", err)
+		}
+		pkt = e.rtcpBuf
 	}
 	if _, err := e.rtcp.WriteToUDPAddrPort(pkt, to); err != nil {
 		return fmt.Errorf("rtcp write: %w", err)

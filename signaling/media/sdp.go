@@ -29,7 +29,24 @@ type Session struct {
 	Codecs    []RTPCodec
 	Direction string // sendrecv, sendonly, recvonly, inactive
 	PTime     int    // ms, 0 if not given
+	// Proto is the transport: "" or ProtoRTP for plain RTP/AVP, ProtoSRTP
+	// (RTP/SAVP) for SRTP keyed by Crypto. Only ParseSDPSecure returns
+	// ProtoSRTP.
+	Proto string
+	// Crypto holds the a=crypto: lines (RFC 4568 SDES) of the stream, in
+	// order; an RTP/AVP stream may carry them too (best-effort SRTP).
+	// media/srtp picks from them and makes the keys.
+	Crypto []Crypto
 }
+
+// The audio transports ParseSDPSecure accepts and Marshal writes.
+const (
+	ProtoRTP  = "RTP/AVP"
+	ProtoSRTP = "RTP/SAVP"
+)
+
+// Secure reports whether the session is SRTP (RTP/SAVP).
+func (s Session) Secure() bool { return s.Proto == ProtoSRTP }
 
 // RTP returns the address to send RTP to.
 func (s Session) RTP() netip.AddrPort { return netip.AddrPortFrom(s.Addr, uint16(s.Port)) }
@@ -45,8 +62,17 @@ var ErrNoAudio = errors.New("sdp: no audio stream")
 // MaxSDPBytes bounds the bodies ParseSDP reads.
 const MaxSDPBytes = 16 << 10
 
-// ParseSDP reads the first active audio stream of a plain-RTP (RTP/AVP) SDP.
-func ParseSDP(body []byte) (Session, error) {
+// ParseSDP reads the first active audio stream of a plain-RTP (RTP/AVP) SDP;
+// any other transport, RTP/SAVP included, is an error.
+func ParseSDP(body []byte) (Session, error) { return parseSDP(body, false) }
+
+// ParseSDPSecure is ParseSDP that also accepts an RTP/SAVP (SDES-keyed
+// SRTP) audio stream: Session.Proto says which transport was offered and
+// Session.Crypto carries the offered keys. A crypto line that does not parse
+// is left out (RFC 4568 §7.1.1: the answerer ignores what it cannot use).
+func ParseSDPSecure(body []byte) (Session, error) { return parseSDP(body, true) }
+
+func parseSDP(body []byte, allowSRTP bool) (Session, error) {
 	if len(body) > MaxSDPBytes {
 		return Session{}, fmt.Errorf("sdp: larger than %d bytes", MaxSDPBytes)
 	}
@@ -59,10 +85,18 @@ func ParseSDP(body []byte) (Session, error) {
 			continue
 		}
 		proto := strings.Join(m.MediaName.Protos, "/")
-		if proto != "RTP/AVP" {
+		switch {
+		case proto == ProtoRTP:
+		case proto == ProtoSRTP && allowSRTP:
+		case allowSRTP:
+			return Session{}, fmt.Errorf("sdp: audio transport %s is not supported here (want RTP/AVP or RTP/SAVP)", proto)
+		default:
 			return Session{}, fmt.Errorf("sdp: audio transport %s is not supported here (want RTP/AVP)", proto)
 		}
 		s := Session{Port: m.MediaName.Port.Value, Direction: "sendrecv"}
+		if allowSRTP {
+			s.Proto = proto
+		}
 		conn := m.ConnectionInformation
 		if conn == nil {
 			conn = d.ConnectionInformation
@@ -93,6 +127,10 @@ func ParseSDP(body []byte) (Session, error) {
 			case "ptime":
 				if n, err := strconv.Atoi(strings.TrimSpace(a.Value)); err == nil && n > 0 && n <= 200 {
 					s.PTime = n
+				}
+			case "crypto":
+				if c, err := ParseCrypto(a.Value); err == nil && len(s.Crypto) < maxCryptoLines {
+					s.Crypto = append(s.Crypto, c)
 				}
 			}
 		}
@@ -174,7 +212,11 @@ func (s Session) Marshal(sessionID, version uint64) []byte {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "v=0\r\no=parley %d %d IN %s %s\r\ns=parley\r\nc=IN %s %s\r\nt=0 0\r\n", sessionID, version, ip, s.Addr, ip, s.Addr)
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP", s.Port)
+	proto := s.Proto
+	if proto == "" {
+		proto = ProtoRTP
+	}
+	fmt.Fprintf(&b, "m=audio %d %s", s.Port, proto)
 	for _, c := range s.Codecs {
 		fmt.Fprintf(&b, " %d", c.PT)
 	}
@@ -191,6 +233,9 @@ func (s Session) Marshal(sessionID, version uint64) []byte {
 	}
 	if s.PTime > 0 {
 		fmt.Fprintf(&b, "a=ptime:%d\r\n", s.PTime)
+	}
+	for _, c := range s.Crypto {
+		fmt.Fprintf(&b, "a=crypto:%s\r\n", c.String())
 	}
 	dir := s.Direction
 	if dir == "" {

@@ -72,5 +72,36 @@ func FuzzParseSDP(f *testing.F) {
 		if _, err := ParseSDP(s.Marshal(1, 1)); err != nil && len(s.Codecs) > 0 {
 			t.Fatalf("our own answer does not parse: %v", err)
 		}
+		sec, err := ParseSDPSecure(b)
+		if err != nil {
+			t.Fatalf("ParseSDP accepted what ParseSDPSecure refuses: %v", err)
+		}
+		if len(sec.Crypto) != len(s.Crypto) {
+			t.Fatalf("crypto lines %d and %d", len(sec.Crypto), len(s.Crypto))
+		}
+	})
+}
+
+func FuzzParseSDPSecure(f *testing.F) {
+	f.Add([]byte(savpOffer))
+	f.Add([]byte(sippOffer))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ParseSDPSecure(b)
+		if err != nil {
+			return
+		}
+		if !s.Addr.IsValid() || s.Port <= 0 || (s.Proto != ProtoRTP && s.Proto != ProtoSRTP) {
+			t.Fatalf("accepted %+v", s)
+		}
+		back, err := ParseSDPSecure(s.Marshal(1, 1))
+		if err != nil {
+			if len(s.Codecs) > 0 {
+				t.Fatalf("our own answer does not parse: %v", err)
+			}
+			return
+		}
+		if back.Proto != s.Proto || len(back.Crypto) != len(s.Crypto) {
+			t.Fatalf("round trip changed the transport or keys: %+v → %+v", s, back)
+		}
 	})
 }
