@@ -75,6 +75,24 @@ func RMS(pcm []int16) float64 {
 // ctx ends, as a phone would: its own SSRC, sequence numbers and timestamps.
 // Each call of Source is one stream; it returns when ctx is done.
 func Source(ctx context.Context, t testing.TB, ep *media.Endpoint, c media.RTPCodec, freq float64, ssrc uint32) {
+	Stream{Codec: c, Freq: freq, SSRC: ssrc}.Run(ctx, t, ep)
+}
+
+// Stream is a paced tone source with options.
+type Stream struct {
+	Codec media.RTPCodec
+	Freq  float64
+	SSRC  uint32
+	Amp   float64              // default 8000
+	Skip  func(frame int) bool // frames not sent (loss, silence), numbering and time still advance
+}
+
+// Run sends until ctx ends.
+func (s Stream) Run(ctx context.Context, t testing.TB, ep *media.Endpoint) {
+	c, freq, ssrc := s.Codec, s.Freq, s.SSRC
+	if s.Amp == 0 {
+		s.Amp = 8000
+	}
 	enc, err := codec.NewEncoder(c, 8000)
 	if err != nil {
 		t.Error(err)
@@ -100,12 +118,14 @@ func Source(ctx context.Context, t testing.TB, ep *media.Endpoint, c media.RTPCo
 		binary.BigEndian.PutUint16(pkt[2:], seq)
 		binary.BigEndian.PutUint32(pkt[4:], ts)
 		binary.BigEndian.PutUint32(pkt[8:], ssrc)
-		out, err := enc.Encode(pkt[:12], Tone(freq, 8000, 160, i*160, 8000))
+		out, err := enc.Encode(pkt[:12], Tone(freq, 8000, 160, i*160, s.Amp))
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		_ = ep.WriteRTP(out)
+		if s.Skip == nil || !s.Skip(i) {
+			_ = ep.WriteRTP(out)
+		}
 		seq++
 		ts += enc.TimestampStep()
 		timer.Reset(time.Until(start.Add(time.Duration(i+1) * 20 * time.Millisecond)))
