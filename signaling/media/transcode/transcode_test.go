@@ -22,10 +22,10 @@ var (
 // call sets up phone A ↔ leg a ⇄ leg b ↔ phone B on loopback and bridges a
 // and b with Connect.
 type call struct {
-	pa, a, b, pb *mediatest.Receiver
-	phoneA       *media.Endpoint
-	phoneB       *media.Endpoint
-	br           *Bridge
+	pa, pb *mediatest.Receiver
+	phoneA *media.Endpoint
+	phoneB *media.Endpoint
+	br     *Bridge
 }
 
 func setup(t *testing.T, codecsA, codecsB []media.RTPCodec) *call {
