@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and benchmarks talk to: real SIP
 # peers (SIPp, baresip), Kamailio (benchmark anchor) and protoc (generated-code
-# check), Chromium (browser tests). As root it installs what is missing; otherwise it prints the command.
+# check), Chromium (browser tests), libopus (the Opus codec, cgo). As root it installs what is missing; otherwise it prints the command.
 set -euo pipefail
 
-packages=(gcc sip-tester baresip kamailio protobuf-compiler espeak-ng chromium)
+packages=(gcc pkg-config libopus-dev libopusfile-dev sip-tester baresip kamailio protobuf-compiler espeak-ng chromium)
 
 missing=()
 for p in "${packages[@]}"; do
