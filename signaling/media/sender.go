@@ -29,6 +29,7 @@ type Sender struct {
 	ts      uint32
 	marker  bool
 	buf     []byte
+	frame   []byte // SendFrame's G.711 frame
 }
 
 // NewSender prepares a stream on ep. eventPT is the negotiated
@@ -96,6 +97,37 @@ func (s *Sender) PlayULaw(ctx context.Context, ulaw []byte) error {
 		s.ts += tsPerFrame
 		return err
 	})
+}
+
+// SendFrame sends one 20 ms frame of 8 kHz µ-law now, converted to the leg's
+// law (a short frame is padded with silence, a long one cut): for callers
+// that keep their own clock, such as a playback queue. It continues the
+// stream's numbering and timestamps and allocates nothing.
+func (s *Sender) SendFrame(ulaw []byte) error {
+	if cap(s.frame) < samplesPerFrame {
+		s.frame = make([]byte, samplesPerFrame)
+	}
+	frame := s.frame[:samplesPerFrame]
+	n := copy(frame, ulaw)
+	for j := n; j < len(frame); j++ {
+		frame[j] = 0xFF
+	}
+	if s.codec == PCMA {
+		for j, b := range frame {
+			frame[j] = ALawEncode(ULawDecode(b))
+		}
+	}
+	err := s.send(s.codec.PayloadType(), s.marker, s.ts, frame)
+	s.marker = false
+	s.ts += tsPerFrame
+	return err
+}
+
+// Skip lets one frame's time pass without sending (nothing to play): the
+// timestamps move on and the next frame sent starts a talkspurt (marker).
+func (s *Sender) Skip() {
+	s.ts += tsPerFrame
+	s.marker = true
 }
 
 // Silence sends d of silence (Pause), keeping NAT bindings and the peer's
