@@ -76,7 +76,7 @@ func NewPolicy(o PolicyOptions) *Policy {
 		DialContext:            p.DialContext,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           100,
-		MaxIdleConnsPerHost:    4,
+		MaxIdleConnsPerHost:    2, // net/http's default, as webhooks had before the policy
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    10 * time.Second,
 		ResponseHeaderTimeout:  30 * time.Second,
