@@ -86,26 +86,32 @@ func wavBytes(format, channels uint16, rate uint32, bits uint16, data []byte) []
 }
 
 func TestWAVWriteDecode(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "rec.wav")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
+	for _, rate := range []int{8000, 16000, 48000} {
+		path := filepath.Join(t.TempDir(), "rec.wav")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := NewWAVWriterRate(f, rate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tone := Tone(440, 4000, 10000)
+		w.Write(tone[:1000])
+		w.Write(tone[1000:3000])
+		w.Write(tone[3000:]) // shorter than the buffer the writer keeps
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		data, _ := os.ReadFile(path)
+		a, err := DecodeWAV(data)
+		if err != nil || a.Rate != rate || w.Rate() != rate || len(a.Samples) != 4000 || a.Samples[123] != tone[123] || a.Samples[3500] != tone[3500] {
+			t.Fatalf("decoded %d samples at %d Hz: %v", len(a.Samples), a.Rate, err)
+		}
 	}
-	w, err := NewWAVWriter(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tone := Tone(440, 4000, 10000)
-	w.Write(tone[:1000])
-	w.Write(tone[1000:])
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	data, _ := os.ReadFile(path)
-	a, err := DecodeWAV(data)
-	if err != nil || a.Rate != 8000 || len(a.Samples) != 4000 || a.Samples[123] != tone[123] {
-		t.Fatalf("decoded %d samples at %d Hz: %v", len(a.Samples), a.Rate, err)
+	if _, err := NewWAVWriterRate(nil, 100); err == nil {
+		t.Fatal("rate 100 accepted")
 	}
 }
 

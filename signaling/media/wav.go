@@ -181,23 +181,37 @@ func DecodeAudio(data []byte) ([]byte, error) {
 	return PCMU.Encode(nil, a.Resample()), nil
 }
 
-// WAVWriter writes 8 kHz mono 16-bit PCM, patching the header sizes on Close.
+// WAVWriter writes mono 16-bit PCM (8 kHz unless made with
+// NewWAVWriterRate), patching the header sizes on Close.
 type WAVWriter struct {
 	w       io.WriteSeeker
+	rate    int
 	written uint32
+	buf     []byte
 	err     error
 }
 
-// NewWAVWriter writes the header and returns a writer for samples.
-func NewWAVWriter(w io.WriteSeeker) (*WAVWriter, error) {
-	ww := &WAVWriter{w: w}
-	if _, err := w.Write(wavHeader(0)); err != nil {
+// NewWAVWriter writes the header of an 8 kHz file and returns a writer for
+// samples.
+func NewWAVWriter(w io.WriteSeeker) (*WAVWriter, error) { return NewWAVWriterRate(w, SampleRate) }
+
+// NewWAVWriterRate is NewWAVWriter at another sample rate (the conference
+// mixer records at its own rate, 8, 16 or 48 kHz).
+func NewWAVWriterRate(w io.WriteSeeker, rate int) (*WAVWriter, error) {
+	if rate < 4000 || rate > 192000 {
+		return nil, fmt.Errorf("wav: sample rate %d", rate)
+	}
+	ww := &WAVWriter{w: w, rate: rate}
+	if _, err := w.Write(wavHeader(0, rate)); err != nil {
 		return nil, fmt.Errorf("wav header: %w", err)
 	}
 	return ww, nil
 }
 
-func wavHeader(dataBytes uint32) []byte {
+// Rate is the file's sample rate.
+func (ww *WAVWriter) Rate() int { return ww.rate }
+
+func wavHeader(dataBytes uint32, rate int) []byte {
 	h := make([]byte, 44)
 	copy(h[0:], "RIFF")
 	binary.LittleEndian.PutUint32(h[4:], 36+dataBytes)
@@ -205,8 +219,8 @@ func wavHeader(dataBytes uint32) []byte {
 	binary.LittleEndian.PutUint32(h[16:], 16)
 	binary.LittleEndian.PutUint16(h[20:], wavPCM)
 	binary.LittleEndian.PutUint16(h[22:], 1)
-	binary.LittleEndian.PutUint32(h[24:], SampleRate)
-	binary.LittleEndian.PutUint32(h[28:], SampleRate*2)
+	binary.LittleEndian.PutUint32(h[24:], uint32(rate))
+	binary.LittleEndian.PutUint32(h[28:], uint32(rate)*2)
 	binary.LittleEndian.PutUint16(h[32:], 2)
 	binary.LittleEndian.PutUint16(h[34:], 16)
 	copy(h[36:], "data")
@@ -219,7 +233,10 @@ func (ww *WAVWriter) Write(samples []int16) error {
 	if ww.err != nil {
 		return ww.err
 	}
-	buf := make([]byte, 2*len(samples))
+	if cap(ww.buf) < 2*len(samples) {
+		ww.buf = make([]byte, 2*len(samples))
+	}
+	buf := ww.buf[:2*len(samples)]
 	for i, s := range samples {
 		binary.LittleEndian.PutUint16(buf[2*i:], uint16(s))
 	}
@@ -242,7 +259,7 @@ func (ww *WAVWriter) Close() error {
 	if _, err := ww.w.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("wav close: %w", err)
 	}
-	if _, err := ww.w.Write(wavHeader(ww.written)); err != nil {
+	if _, err := ww.w.Write(wavHeader(ww.written, ww.rate)); err != nil {
 		return fmt.Errorf("wav close: %w", err)
 	}
 	_, err := ww.w.Seek(0, io.SeekEnd)

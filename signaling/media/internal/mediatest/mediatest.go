@@ -222,3 +222,33 @@ func (r *Receiver) WaitSamples(n int, d time.Duration) []int16 {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// RTP builds one RTP packet.
+func RTP(pt uint8, seq uint16, ts, ssrc uint32, payload []byte) []byte {
+	pkt := make([]byte, 12, 12+len(payload))
+	pkt[0], pkt[1] = 0x80, pt&0x7F
+	binary.BigEndian.PutUint16(pkt[2:], seq)
+	binary.BigEndian.PutUint32(pkt[4:], ts)
+	binary.BigEndian.PutUint32(pkt[8:], ssrc)
+	return append(pkt, payload...)
+}
+
+// Packets encodes n consecutive 20 ms frames of a tone at freq in c as RTP
+// packets (sequence numbers from 0, the codec's timestamps): a load
+// generator replays them instead of encoding as it goes.
+func Packets(t testing.TB, c media.RTPCodec, freq float64, n int, ssrc uint32) [][]byte {
+	t.Helper()
+	enc, err := codec.NewEncoder(c, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		payload, err := enc.Encode(nil, Tone(freq, 8000, 160, i*160, 8000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = RTP(c.PT, uint16(i), uint32(i)*enc.TimestampStep(), ssrc, payload)
+	}
+	return out
+}
