@@ -28,9 +28,13 @@ run: build
 ## that test runs in a second pass without -race, and the portal's server code stays race-tested
 ## by server/partners_test.go: portal sessions over REST and the live presence WebSocket)
 BROWSER_IFRAME_TESTS = ^TestPortalInBrowser$$
+## and the media hot paths' allocation tests once more without -race, whose sync.Pool drops
+## buffers at random (a -race build may skip them)
+ALLOC_TESTS = ^TestNoAllocation
 test: deps jsdeps lint
 	PARLEY_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 14m -skip '$(BROWSER_IFRAME_TESTS)' ./...
 	PARLEY_REQUIRE_PEERS=1 $(GO) test -count=1 -timeout 5m -run '$(BROWSER_IFRAME_TESTS)' ./server/
+	$(GO) test -count=1 -timeout 5m -run '$(ALLOC_TESTS)' ./signaling/media/...
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
