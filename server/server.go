@@ -387,7 +387,8 @@ func (s *Server) Store() *store.Store { return s.store }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	opts := api.Options{Log: s.log, Admission: s.admission, Limits: s.admission, Calls: s.engine,
-		SIP:        api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry},
+		SIP: api.SIPAdmin{Realm: s.sip.Realm(), CredentialsChanged: s.sip.ForgetCredentials, Presence: s.registry,
+			ReservedDomainNames: s.cfg.ReservedSIPDomainNames()},
 		Originator: originator{s.originator}}
 	opts.Messages = s.messages
 	if s.usageAPI != nil {

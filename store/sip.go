@@ -48,6 +48,9 @@ type NewSIPDomain struct {
 	VoiceMethod         string
 	MessagingURL        string
 	MessagingMethod     string
+	// ReservedNames are refused as DomainName besides the forms
+	// CheckSIPDomainName always refuses: the server's own names.
+	ReservedNames []string
 }
 
 // SIPCredentialList groups SIP credentials.
@@ -97,18 +100,6 @@ func validSIPUsername(u string) bool {
 	return true
 }
 
-func validDomainName(d string) bool {
-	if d == "" || len(d) > 253 {
-		return false
-	}
-	for _, c := range d {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return !strings.HasPrefix(d, ".") && !strings.HasSuffix(d, ".")
-}
-
 // ErrInvalid is wrapped by store methods that reject their input.
 var ErrInvalid = errors.New("invalid")
 
@@ -133,9 +124,9 @@ func scanSIPDomain(row scanner) (SIPDomain, error) {
 // CreateSIPDomain creates a domain for an account. Domain names are unique
 // across the server and compared case-insensitively.
 func (s *Store) CreateSIPDomain(ctx context.Context, accountSid string, in NewSIPDomain) (SIPDomain, error) {
-	name := strings.ToLower(strings.TrimSpace(in.DomainName))
-	if !validDomainName(name) {
-		return SIPDomain{}, fmt.Errorf("create sip domain: %w: domain name %q", ErrInvalid, in.DomainName)
+	name, err := CheckSIPDomainName(in.DomainName, in.ReservedNames)
+	if err != nil {
+		return SIPDomain{}, fmt.Errorf("create sip domain: %w", err)
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	d := SIPDomain{
@@ -150,7 +141,7 @@ func (s *Store) CreateSIPDomain(ctx context.Context, accountSid string, in NewSI
 	if d.VoiceMethod == "" {
 		d.VoiceMethod = "POST"
 	}
-	_, err := s.W.ExecContext(ctx, `INSERT INTO sip_domains (`+sipDomainCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.W.ExecContext(ctx, `INSERT INTO sip_domains (`+sipDomainCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.Sid, d.AccountSid, d.DomainName, d.FriendlyName, d.RegistrationEnabled, d.VoiceURL, d.VoiceMethod,
 		d.MessagingURL, d.MessagingMethod, ms(now), ms(now))
 	if err != nil {

@@ -31,12 +31,17 @@ func (c *cli) sipCmd() *cobra.Command {
 					return err
 				}
 			}
+			cfg, err := c.config(cmd)
+			if err != nil {
+				return err
+			}
 			return c.withStore(cmd, func(ctx context.Context, st *store.Store) error {
 				if _, err := st.Account(ctx, account); err != nil {
 					return err
 				}
 				d, err := st.CreateSIPDomain(ctx, account, store.NewSIPDomain{DomainName: name, RegistrationEnabled: !noRegistration,
-					VoiceURL: voiceURL, VoiceMethod: "POST", MessagingURL: messagingURL, MessagingMethod: "POST"})
+					VoiceURL: voiceURL, VoiceMethod: "POST", MessagingURL: messagingURL, MessagingMethod: "POST",
+					ReservedNames: cfg.ReservedSIPDomainNames()})
 				if err != nil {
 					return err
 				}

@@ -17,6 +17,7 @@ const (
 	CodeAuthFailed         = 20003 // credentials missing or wrong, key revoked, account closed
 	CodeAssertionRefused   = 20004 // a partner assertion did not verify; "reason" says why
 	CodeAccountNotActive   = 20005 // the authenticated account is suspended
+	CodeDomainNameRefused  = 21101 // a SIP domain name that is not a DNS hostname, an IP literal, localhost, or the server's own
 	CodeForbidden          = 20403 // authenticated, but not allowed to do this
 	CodeNotFound           = 20404
 	CodeMethodNotAllowed   = 20405

@@ -22,6 +22,9 @@ type SIPAdmin struct {
 	CredentialsChanged func()
 	// Presence serves …/Presence and its live stream.
 	Presence PresenceView
+	// ReservedDomainNames are the server's own names (its SIP hostname,
+	// public and media addresses): refused as SIP domain names.
+	ReservedDomainNames []string
 }
 
 // PresenceView reads presence (presence.Registry implements it).
@@ -126,6 +129,12 @@ func (a *API) credentialsChanged() {
 // storeError maps the store's input and uniqueness errors to 400 and 409.
 func storeError(err error) error {
 	switch {
+	case errors.Is(err, store.ErrDomainNameRefused):
+		msg := err.Error()
+		if i := strings.Index(msg, "DomainName "); i >= 0 {
+			msg = msg[i:]
+		}
+		return errorf(http.StatusBadRequest, CodeDomainNameRefused, "%s", msg)
 	case errors.Is(err, store.ErrInvalid):
 		return badParam("%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "create sip "), "create "))
 	case err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed"):
@@ -234,7 +243,7 @@ func (a *API) createSIPDomain(r *http.Request, p principal) (int, any, error) {
 	if err := domainParams(v, &u); err != nil {
 		return 0, nil, err
 	}
-	in := store.NewSIPDomain{DomainName: name, RegistrationEnabled: true, VoiceMethod: "POST"}
+	in := store.NewSIPDomain{DomainName: name, RegistrationEnabled: true, VoiceMethod: "POST", ReservedNames: a.sip.ReservedDomainNames}
 	if u.FriendlyName != nil {
 		in.FriendlyName = *u.FriendlyName
 	}

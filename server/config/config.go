@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -376,4 +377,22 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("calls.webhook_timeout %s must be positive", c.Calls.WebhookTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// ReservedSIPDomainNames returns the server's own names, which no account may
+// claim as a SIP domain: sip.hostname, public_url's host and media.address
+// (IP literals among them are refused as domain names anyway).
+func (c Config) ReservedSIPDomainNames() []string {
+	var names []string
+	for _, h := range []string{c.SIP.Hostname, c.Media.Address} {
+		if h != "" {
+			names = append(names, h)
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err == nil && u.Hostname() != "" {
+			names = append(names, u.Hostname())
+		}
+	}
+	return names
 }
