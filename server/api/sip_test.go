@@ -28,7 +28,7 @@ func TestSIPDomainsAndCredentials(t *testing.T) {
 		t.Fatalf("domain %s", r.raw)
 	}
 	wantStatus(t, e.do("POST", base+"/Domains.json", u, p, url.Values{"DomainName": {"pbx.example.test"}}, ""), 409, api.CodeConflict)
-	wantStatus(t, e.do("POST", base+"/Domains.json", u, p, url.Values{"DomainName": {"bad domain"}}, ""), 400, api.CodeInvalidParameter)
+	wantStatus(t, e.do("POST", base+"/Domains.json", u, p, url.Values{"DomainName": {"bad domain"}}, ""), 400, api.CodeDomainNameRefused)
 	wantStatus(t, e.do("POST", base+"/Domains.json", u, p, url.Values{}, ""), 400, api.CodeInvalidParameter)
 	r = e.do("POST", base+"/Domains/"+dom+".json", u, p, url.Values{"SipRegistration": {"false"}, "VoiceMethod": {"get"}}, "")
 	if r.status != 200 || r.body["sip_registration"] != false || r.str("voice_method") != "GET" || r.str("voice_url") != "http://127.0.0.1:9/voice" {
@@ -143,4 +143,30 @@ func TestPresenceListAndStream(t *testing.T) {
 	}
 	wantStatus(t, e.do("GET", "/v1/Accounts/"+other.Sid+"/Presence", u, p, nil, ""), 404, api.CodeNotFound)
 	wantStatus(t, e.do("GET", "/v1/Nope", u, p, nil, ""), 404, api.CodeNotFound)
+}
+
+func TestSIPDomainNamesRefused(t *testing.T) {
+	e := newEnv(t, api.Options{SIP: api.SIPAdmin{Realm: "parley", ReservedDomainNames: []string{"sip.parley.example", "Parley.Example."}}})
+	u, p := e.as(e.parent)
+	base := acctPath(e.parent.Sid) + "/SIP/Domains.json"
+	for _, name := range []string{
+		"127.0.0.1", "0.0.0.0", "10.1.2.3", "::1", "[::1]", "[::ffff:127.0.0.1]", "fe80::1", "2130706433", "127.1",
+		"localhost", "LOCALHOST.", "pbx.localhost", "bad domain", "under_score.example", "-pbx.example", "pbx-.example",
+		"a..example", ".example", strings.Repeat("a", 64) + ".example", strings.Repeat("abcdefghi.", 26) + "example",
+		"pbx.example/evil", "pbx.example:5060", "SIP.Parley.Example", "parley.example", "parley.example.",
+	} {
+		r := e.do("POST", base, u, p, url.Values{"DomainName": {name}}, "")
+		wantStatus(t, r, 400, api.CodeDomainNameRefused)
+		if !strings.Contains(r.str("message"), "DomainName") {
+			t.Errorf("%q: message %q does not name the parameter", name, r.str("message"))
+		}
+	}
+	r := e.do("POST", base, u, p, url.Values{"DomainName": {"PBX.Tenant.Example."}}, "")
+	wantStatus(t, r, 201, 0)
+	if r.str("domain_name") != "pbx.tenant.example" {
+		t.Fatalf("domain_name %q, want the trailing dot and case normalised", r.str("domain_name"))
+	}
+	// A domain's name cannot be changed, so an update cannot bring a refused name in.
+	upd := acctPath(e.parent.Sid) + "/SIP/Domains/" + r.str("sid") + ".json"
+	wantStatus(t, e.do("POST", upd, u, p, url.Values{"DomainName": {"127.0.0.1"}}, ""), 400, api.CodeInvalidParameter)
 }
