@@ -128,13 +128,10 @@ func (a *API) credentialsChanged() {
 
 // storeError maps the store's input and uniqueness errors to 400 and 409.
 func storeError(err error) error {
+	if de := (*store.DomainNameError)(nil); errors.As(err, &de) {
+		return errorf(http.StatusBadRequest, CodeDomainNameRefused, "%s", de.Error())
+	}
 	switch {
-	case errors.Is(err, store.ErrDomainNameRefused):
-		msg := err.Error()
-		if i := strings.Index(msg, "DomainName "); i >= 0 {
-			msg = msg[i:]
-		}
-		return errorf(http.StatusBadRequest, CodeDomainNameRefused, "%s", msg)
 	case errors.Is(err, store.ErrInvalid):
 		return badParam("%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "create sip "), "create "))
 	case err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed"):
